@@ -1,0 +1,19 @@
+package eventstore
+
+import (
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/oklog/ulid/v2"
+)
+
+// ULIDs are stored as uuid: the same 16 bytes, and uuid ordering in
+// PostgreSQL is byte order, so ULID time order is index order.
+
+func uuidOf(id ulid.ULID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
+
+func uuids(ids []ulid.ULID) []pgtype.UUID {
+	out := make([]pgtype.UUID, len(ids))
+	for i, id := range ids {
+		out[i] = uuidOf(id)
+	}
+	return out
+}
