@@ -66,4 +66,6 @@ func OpenSQL(url string) (*sql.DB, error) {
 }
 
 // redact drops the parser's message, which may quote the URL and its password.
-func redact(error) error { return fmt.Errorf("malformed connection string (not shown: it may hold a password)") }
+func redact(error) error {
+	return fmt.Errorf("malformed connection string (not shown: it may hold a password)")
+}
