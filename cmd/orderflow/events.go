@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pg"
+)
+
+const eventsUsage = `Usage: orderflow events <subcommand> [flags]
+
+  partitions                 list the event table's monthly partitions
+  detach --before YYYY-MM    detach (not drop) partitions of months before YYYY-MM, for archiving`
+
+func runEvents(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, eventsUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	switch args[0] {
+	case "partitions":
+		return runPartitions(ctx, args[1:])
+	case "detach":
+		return runDetach(ctx, args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "orderflow events: unknown subcommand %q\n\n%s\n", args[0], eventsUsage)
+	return errUsage
+}
+
+func runPartitions(ctx context.Context, args []string) error {
+	var c common
+	f := newFlags("events partitions", "Lists the event table's monthly partitions with row estimates.")
+	c.register(f)
+	if err := f.parse(args, func() { c.validate(f) }); err != nil {
+		return err
+	}
+	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	parts, err := eventstore.New(pool).Partitions(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tMONTH\tROWS (ESTIMATE)")
+	for _, p := range parts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\n", p.Name, p.Month.Format("2006-01"), p.Rows)
+	}
+	return tw.Flush()
+}
+
+func runDetach(ctx context.Context, args []string) error {
+	var (
+		c      common
+		before string
+	)
+	f := newFlags("events detach", "Detaches partitions of months before --before: their events leave every read and stay in the database as plain tables to dump and drop.")
+	c.register(f)
+	f.StringVar(&before, "before", "", "first month to keep, YYYY-MM (required)")
+	var month time.Time
+	if err := f.parse(args, func() {
+		c.validate(f)
+		var err error
+		month, err = time.Parse("2006-01", before)
+		f.check(err != nil, "--before=%q: want a month as YYYY-MM", before)
+	}); err != nil {
+		return err
+	}
+	// Detaching is DDL: it needs the schema owner, not the application role.
+	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2, KeepOwnerRole: true})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	done, err := eventstore.New(pool).DetachPartitionsBefore(ctx, month, time.Now())
+	for _, name := range done {
+		fmt.Printf("detached %s (still in the database as a table: pg_dump -t %s, then DROP TABLE %s)\n", name, name, name)
+	}
+	if len(done) == 0 && err == nil {
+		fmt.Println("nothing to detach")
+	}
+	return err
+}

@@ -1,0 +1,67 @@
+// Command orderflow is the single orderflow binary: it serves the platform in
+// one or more roles and carries the operator's subcommands. This package is
+// wiring only; the behaviour lives in the packages it assembles.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func subcommands() []command {
+	return []command{
+		{"serve", "serve the platform (roles: api, relay, projector, hub)", runServe},
+		{"migrate", "apply or inspect database migrations (up, status)", runMigrate},
+		{"events", "event store administration (partitions)", runEvents},
+	}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "orderflow: an event-sourced order platform on PostgreSQL and Kafka.\n\nUsage:\n  orderflow <command> [flags]\n\nCommands:\n")
+	for _, c := range subcommands() {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'orderflow <command> --help' for a command's flags. Every flag can also be set by the environment variable named in its help.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range subcommands() {
+		if c.name == os.Args[1] {
+			err := c.run(ctx, os.Args[2:])
+			switch {
+			case err == nil:
+				return
+			case errors.Is(err, flag.ErrHelp):
+				return
+			case errors.Is(err, errUsage):
+				os.Exit(2)
+			default:
+				fmt.Fprintf(os.Stderr, "orderflow %s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "orderflow: unknown command %q\n\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}

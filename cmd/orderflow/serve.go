@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/health"
+	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/migrate"
+	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/order"
+)
+
+var allRoles = []string{"api", "relay", "projector", "hub"}
+
+type serveConfig struct {
+	common
+	httpAddr        string
+	roles           string
+	migrate         bool
+	dbMaxConns      int
+	shutdownTimeout time.Duration
+}
+
+func (c *serveConfig) hasRole(r string) bool {
+	return slices.Contains(strings.Split(c.roles, ","), r)
+}
+
+func runServe(ctx context.Context, args []string) error {
+	var c serveConfig
+	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket).")
+	c.register(f)
+	f.string(&c.httpAddr, "http-addr", "ORDERFLOW_HTTP_ADDR", ":8080", "HTTP listen address")
+	f.string(&c.roles, "roles", "ORDERFLOW_ROLES", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
+	f.bool(&c.migrate, "migrate", "ORDERFLOW_MIGRATE", true, "apply pending migrations at start")
+	f.int(&c.dbMaxConns, "db-max-conns", "ORDERFLOW_DB_MAX_CONNS", 20, "PostgreSQL pool size")
+	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
+	if err := f.parse(args, func() {
+		c.validate(f)
+		for _, r := range strings.Split(c.roles, ",") {
+			f.check(!slices.Contains(allRoles, r), "ORDERFLOW_ROLES: unknown role %q (want some of %s)", r, strings.Join(allRoles, ", "))
+		}
+		_, _, err := net.SplitHostPort(c.httpAddr)
+		f.check(err != nil, "ORDERFLOW_HTTP_ADDR=%q: want host:port or :port", c.httpAddr)
+		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
+		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
+	}); err != nil {
+		return err
+	}
+	log := c.logger(os.Stderr)
+	slog.SetDefault(log)
+	return serve(ctx, c, log)
+}
+
+func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
+	if c.migrate {
+		if err := ensureMigrated(ctx, c.databaseURL); err != nil {
+			return err
+		}
+		log.Info("migrations applied")
+	}
+	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: int32(c.dbMaxConns), ApplicationName: "orderflow"})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	store := eventstore.New(pool)
+	now := time.Now()
+	if _, err := store.EnsurePartitions(ctx, now, now.AddDate(0, eventstore.PartitionsAhead, 0)); err != nil {
+		return err
+	}
+
+	checks := health.New()
+	checks.Add("postgres", func(ctx context.Context) (string, error) { return "", pool.Ping(ctx) })
+	checks.Add("migrations", migrationsCheck(c.databaseURL))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", health.Healthz)
+	mux.HandleFunc("GET /readyz", checks.Readyz)
+	registry := order.NewRegistry()
+	if c.hasRole("api") {
+		svc := commands.NewService(pool, store, registry, time.Now)
+		commands.NewAPI(svc).Register(mux)
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
+	g.Go(func() error { return expireKeys(ctx, pool, log) })
+	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, mux), log) })
+	log.Info("orderflow serving", "http", c.httpAddr, "roles", c.roles)
+	return g.Wait()
+}
+
+// serveHTTP runs the server until ctx ends, then drains for up to the
+// shutdown timeout.
+func serveHTTP(ctx context.Context, c serveConfig, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Addr:              c.httpAddr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.httpAddr, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down HTTP", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func migrationsCheck(url string) health.Check {
+	return func(ctx context.Context) (string, error) {
+		db, err := pg.OpenSQL(url)
+		if err != nil {
+			return "", err
+		}
+		defer func() { _ = db.Close() }()
+		pending, err := migrate.Pending(ctx, db, migrationSets()...)
+		if err != nil {
+			return "", err
+		}
+		if pending {
+			return "", errors.New("migrations pending: run orderflow migrate up")
+		}
+		return "current", nil
+	}
+}
+
+func expireKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := commands.ExpireIdempotencyKeys(ctx, pool, time.Now()); err != nil && ctx.Err() == nil {
+			log.Error("expiring idempotency keys", "err", err)
+		} else if n > 0 {
+			log.Info("expired idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package commands
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/httpx"
+)
+
+// API is the HTTP command API under /v1.
+type API struct {
+	svc *Service
+}
+
+// NewAPI returns the command API over a service.
+func NewAPI(svc *Service) *API { return &API{svc: svc} }
+
+// Register adds the command routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/orders", a.handle(fromBody[CreateOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/items", a.handle(fromBody[AddItem]))
+	mux.HandleFunc("DELETE /v1/orders/{id}/items/{sku}", a.handle(removeItem))
+	mux.HandleFunc("POST /v1/orders/{id}/place", a.handle(fromBody[PlaceOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/payments", a.handle(fromBody[RecordPayment]))
+	mux.HandleFunc("POST /v1/orders/{id}/ship", a.handle(fromBody[ShipOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/deliver", a.handle(fromBody[DeliverOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/cancel", a.handle(fromBody[CancelOrder]))
+	mux.HandleFunc("GET /v1/orders/{id}/events", a.events)
+}
+
+// parser turns a request into its command.
+type parser func(body []byte, r *http.Request) (Command, *httpx.Problem)
+
+// fromBody strictly decodes the JSON body into a C.
+func fromBody[C Command](body []byte, _ *http.Request) (Command, *httpx.Problem) {
+	var c C
+	if p := httpx.Decode(body, &c); p != nil {
+		return nil, p
+	}
+	return c, nil
+}
+
+// removeItem takes its argument from the path and accepts no body.
+func removeItem(body []byte, r *http.Request) (Command, *httpx.Problem) {
+	if string(body) != "{}" {
+		return nil, httpx.NewProblem(http.StatusBadRequest, "malformed-json", "Unexpected request body",
+			"this endpoint takes its arguments from the path; send no body")
+	}
+	return RemoveItem{SKU: r.PathValue("sku")}, nil
+}
+
+// handle runs the pipeline every command endpoint shares: read the body,
+// parse the command, the order id and the preconditions, execute, and
+// answer with the outcome or a problem. Nothing is written before execute.
+func (a *API) handle(parse parser) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, p := httpx.ReadBody(w, r)
+		if p != nil {
+			httpx.WriteProblem(w, r, p)
+			return
+		}
+		cmd, p := parse(body, r)
+		if p != nil {
+			httpx.WriteProblem(w, r, p)
+			return
+		}
+		req := Request{Command: cmd, Metadata: metadataFrom(r)}
+		if c, ok := cmd.(CreateOrder); ok {
+			// Order ids are minted here: their time prefix picks the
+			// current month's partition.
+			req.OrderID = ulid.Make()
+			c.OrderID = req.OrderID
+			req.Command = c
+		} else {
+			var err error
+			if req.OrderID, err = ulid.ParseStrict(r.PathValue("id")); err != nil {
+				httpx.WriteProblem(w, r, invalidOrderID(r.PathValue("id")))
+				return
+			}
+		}
+		if req.IfMatch, p = parseIfMatch(r.Header.Get("If-Match")); p != nil {
+			httpx.WriteProblem(w, r, p)
+			return
+		}
+		if key := r.Header.Get("Idempotency-Key"); key != "" {
+			if p := checkIdempotencyKey(key); p != nil {
+				httpx.WriteProblem(w, r, p)
+				return
+			}
+			req.IdempotencyKey = key
+			h := sha256.New()
+			h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
+			h.Write(body)
+			req.Fingerprint = h.Sum(nil)
+		}
+
+		out, err := a.svc.Execute(r.Context(), req)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeOutcome(w, out)
+	}
+}
+
+func writeOutcome(w http.ResponseWriter, out Outcome) {
+	h := w.Header()
+	h.Set("ETag", strconv.Quote(strconv.FormatInt(out.Version, 10)))
+	h.Set("Consistency-Token", ConsistencyToken(out))
+	if out.Status == http.StatusCreated {
+		h.Set("Location", "/v1/orders/"+out.OrderID)
+	}
+	if out.Replayed {
+		h.Set("Idempotent-Replayed", "true")
+	}
+	httpx.WriteJSON(w, out.Status, struct {
+		OrderID  string `json:"order_id"`
+		Version  int64  `json:"version"`
+		Position int64  `json:"position"`
+	}{out.OrderID, out.Version, out.Position})
+}
+
+// ConsistencyToken is the read-your-writes token of an outcome: the order,
+// the stream version and the global position of what the command appended.
+func ConsistencyToken(out Outcome) string {
+	return out.OrderID + ":" + strconv.FormatInt(out.Version, 10) + ":" + strconv.FormatInt(out.Position, 10)
+}
+
+// parseIfMatch accepts a strong entity tag holding a version: "7".
+func parseIfMatch(v string) (*int64, *httpx.Problem) {
+	if v == "" {
+		return nil, nil
+	}
+	bad := httpx.NewProblem(http.StatusBadRequest, "invalid-if-match", "Invalid If-Match",
+		`If-Match must be the ETag of the order, a quoted version such as "7"`)
+	if !strings.HasPrefix(v, `"`) || !strings.HasSuffix(v, `"`) || len(v) < 3 {
+		return nil, bad
+	}
+	n, err := strconv.ParseInt(v[1:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return nil, bad
+	}
+	return &n, nil
+}
+
+func checkIdempotencyKey(k string) *httpx.Problem {
+	ok := len(k) <= 255
+	for _, c := range k {
+		if c < 0x21 || c > 0x7e {
+			ok = false
+		}
+	}
+	if ok {
+		return nil
+	}
+	return httpx.NewProblem(http.StatusBadRequest, "invalid-idempotency-key", "Invalid Idempotency-Key",
+		"Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+}
+
+func invalidOrderID(id string) *httpx.Problem {
+	p := httpx.NewProblem(http.StatusBadRequest, "invalid-order-id", "Invalid order id", "order ids are ULIDs (26 characters of Crockford base32)")
+	p.Errors = []httpx.FieldError{{Field: "id", Message: "not a ULID: " + strconvQuoteShort(id)}}
+	return p
+}
+
+func strconvQuoteShort(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// metadataFrom carries the request's identifiers into every event it causes.
+func metadataFrom(r *http.Request) eventstore.Metadata {
+	rid := httpx.RequestID(r.Context())
+	corr := r.Header.Get("X-Correlation-ID")
+	if corr == "" || len(corr) > 128 {
+		corr = rid
+	}
+	return eventstore.Metadata{CorrelationID: corr, CausationID: rid, RequestID: rid, Actor: httpx.Actor(r.Context())}
+}

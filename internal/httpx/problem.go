@@ -1,0 +1,57 @@
+// Package httpx holds the HTTP plumbing every orderflow API shares: RFC 9457
+// problem details, strict JSON request decoding and JSON responses.
+package httpx
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// ProblemTypeBase prefixes every problem type URI. The types are stable
+// identifiers documented in the OpenAPI document; clients branch on them.
+const ProblemTypeBase = "https://orderflow.dev/problems/"
+
+// FieldError points at one bad field with a JSON path ("items[2].quantity")
+// or, for query parameters, the parameter name.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+	// Extensions used by some types.
+	Rule           string `json:"rule,omitempty"`            // the domain rule violated (409)
+	CurrentVersion *int64 `json:"current_version,omitempty"` // stale If-Match (412), conflicts (409)
+}
+
+// NewProblem builds a problem of a stable type slug, e.g. "validation".
+func NewProblem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: ProblemTypeBase + slug, Title: title, Status: status, Detail: detail}
+}
+
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// WriteProblem writes p as application/problem+json.
+func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	if p.Instance == "" && r != nil {
+		p.Instance = r.URL.Path
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteJSON writes v as application/json with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
