@@ -1,0 +1,427 @@
+package kafka
+
+// DESIGN
+//
+// Why not kafka-go's Reader with a GroupID: it hides partitions behind one
+// FetchMessage stream, so either every partition waits for the slowest
+// message (no per-partition concurrency) or commits run ahead of acks.
+// Instead, with a GroupID we drive kafka-go's ConsumerGroup ourselves:
+//
+//   Subscribe ─► group goroutine: loop cg.Next(ctx) → Generation
+//                  └─ gen.Start(partition loop) for each assigned partition
+//               watcher goroutine: on ctx done / Close → cg.Close()
+//
+// Goroutines. Per Subscribe call: one group goroutine, one watcher, and one
+// partition loop per assigned partition (each with its own partition-scoped
+// kafka-go Reader, no group on the Reader). kafka-go adds a heartbeat
+// goroutine per generation. Without a GroupID there is no group: one
+// partition loop per partition of the topic (fixed at Subscribe time), each
+// starting at StartOffset, nothing committed — every node reads everything
+// (the WebSocket hub's mode).
+//
+// Ordering. A partition loop hands one message to the output channel and
+// waits for its Ack or Nack before it fetches the next one, so messages of
+// one partition (one order id) are delivered strictly in offset order, while
+// different partitions proceed concurrently and interleave on the channel.
+//
+// Delivery. At-least-once. The offset after a message is committed
+// (synchronously, per Ack, to the group coordinator) only after the message
+// was Acked; a failed commit is retried on the next Ack and when the loop
+// exits. Nack re-delivers the same message (a fresh *message.Message with
+// the same UUID and payload) after NackResendSleep, without fetching again
+// and without committing. Duplicates happen after a crash, a failed commit,
+// or a rebalance that revokes a partition while a message is in flight.
+//
+// Rebalance (kafka-go only does eager rebalancing). When the generation
+// ends (a member joined or left, a heartbeat failed, the broker went away),
+// every partition loop's context is cancelled: an in-flight, un-acked
+// message is abandoned (its context is cancelled, its Ack is ignored) and
+// will be delivered again to whoever owns the partition next; the loop
+// makes a last commit of the acked offset and returns. kafka-go waits for
+// all loops before it rejoins, then we start loops for the new assignment
+// at the committed offsets (StartOffset if none).
+//
+// Shutdown. Close (or cancelling Subscribe's ctx) closes the consumer
+// group, which ends the generation, waits for the partition loops (each has
+// made its final commit), and leaves the group; Close returns after every
+// goroutine of every subscription has exited and every output channel has
+// been closed.
+//
+// Broker outages. Readers and the group retry on their own (JoinGroupBackoff,
+// reader backoff); errors are logged, the output channel stays open.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ErrSubscriberClosed is returned by Subscribe after Close.
+var ErrSubscriberClosed = errors.New("kafka subscriber closed")
+
+// SubscriberConfig configures a Subscriber. Zero values mean the documented
+// defaults.
+type SubscriberConfig struct {
+	Config
+	// GroupID is the consumer group. Empty means no group: every partition
+	// is read from StartOffset and nothing is committed.
+	GroupID string
+	// StartOffset is where reading starts when the group has no committed
+	// offset (or always, without a group): kafka.FirstOffset (default) or
+	// kafka.LastOffset.
+	StartOffset int64
+	// KeyMetadata names the metadata field the Kafka key is copied into.
+	// Default DefaultKeyMetadata.
+	KeyMetadata string
+	// NackResendSleep is the pause before a Nacked message is delivered
+	// again. Default 100ms; negative means no pause.
+	NackResendSleep time.Duration
+	// MaxWait is the longest a fetch waits on the broker for new data; it
+	// also bounds how long shutdown waits for an idle fetch. Default 500ms.
+	MaxWait time.Duration
+	// Consumer group timings; defaults are kafka-go's (3s, 30s, 30s, 5s).
+	// Tests lower HeartbeatInterval so rebalances are noticed quickly.
+	HeartbeatInterval time.Duration
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	JoinGroupBackoff  time.Duration
+	// InitPartitions and InitReplicationFactor shape the topics
+	// SubscribeInitialize creates. Default 1 and 1.
+	InitPartitions        int
+	InitReplicationFactor int
+}
+
+func (c *SubscriberConfig) setDefaults() {
+	if c.StartOffset == 0 {
+		c.StartOffset = kafkago.FirstOffset
+	}
+	if c.KeyMetadata == "" {
+		c.KeyMetadata = DefaultKeyMetadata
+	}
+	if c.NackResendSleep == 0 {
+		c.NackResendSleep = 100 * time.Millisecond
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 500 * time.Millisecond
+	}
+	if c.InitPartitions == 0 {
+		c.InitPartitions = 1
+	}
+	if c.InitReplicationFactor == 0 {
+		c.InitReplicationFactor = 1
+	}
+}
+
+// Validate checks c after defaults.
+func (c SubscriberConfig) Validate() error {
+	c.setDefaults()
+	var errs []error
+	errs = append(errs, c.Config.Validate())
+	if c.StartOffset != kafkago.FirstOffset && c.StartOffset != kafkago.LastOffset {
+		errs = append(errs, fmt.Errorf("kafka subscriber: StartOffset %d is neither FirstOffset nor LastOffset", c.StartOffset))
+	}
+	if c.InitPartitions < 1 || c.InitReplicationFactor < 1 {
+		errs = append(errs, errors.New("kafka subscriber: InitPartitions and InitReplicationFactor must be >= 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// Subscriber is a watermill message.Subscriber on kafka-go; see DESIGN above.
+type Subscriber struct {
+	cfg    SubscriberConfig
+	dialer *kafkago.Dialer
+	tr     *kafkago.Transport
+	logger *slog.Logger
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	mu        sync.Mutex // guards closed and wg.Add against Close
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// NewSubscriber builds a Subscriber. logger may be nil.
+func NewSubscriber(cfg SubscriberConfig, logger *slog.Logger) (*Subscriber, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dialer, err := cfg.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := cfg.Transport()
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "kafka_subscriber", "group", cfg.GroupID)
+	return &Subscriber{cfg: cfg, dialer: dialer, tr: tr, logger: logger, closing: make(chan struct{})}, nil
+}
+
+// SubscribeInitialize creates topic (InitPartitions, InitReplicationFactor)
+// if it does not exist, since the broker never auto-creates topics.
+func (s *Subscriber) SubscribeInitialize(topic string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return EnsureTopics(ctx, s.cfg.Config, TopicSpec{
+		Name: topic, Partitions: s.cfg.InitPartitions, ReplicationFactor: s.cfg.InitReplicationFactor,
+	})
+}
+
+// Subscribe starts consuming topic. The channel is closed when ctx is
+// cancelled or the Subscriber is closed, after all of this subscription's
+// goroutines have exited.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrSubscriberClosed
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	out := make(chan *message.Message)
+	log := s.logger.With("topic", topic)
+
+	if s.cfg.GroupID == "" {
+		parts, err := topicPartitions(ctx, s.cfg.Config, s.dialer, topic)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("subscribe %s: %w", topic, err)
+		}
+		var loops sync.WaitGroup
+		for _, p := range parts {
+			loops.Go(func() {
+				s.consumePartition(subCtx, log, topic, p, s.cfg.StartOffset, nil, out)
+			})
+		}
+		s.wg.Go(func() {
+			select {
+			case <-subCtx.Done():
+			case <-s.closing:
+				cancel()
+			}
+			loops.Wait()
+			close(out)
+		})
+		return out, nil
+	}
+
+	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                    s.cfg.GroupID,
+		Brokers:               s.cfg.Brokers,
+		Dialer:                s.dialer,
+		Topics:                []string{topic},
+		HeartbeatInterval:     s.cfg.HeartbeatInterval,
+		SessionTimeout:        s.cfg.SessionTimeout,
+		RebalanceTimeout:      s.cfg.RebalanceTimeout,
+		JoinGroupBackoff:      s.cfg.JoinGroupBackoff,
+		WatchPartitionChanges: true,
+		StartOffset:           s.cfg.StartOffset,
+		Timeout:               5 * time.Second,
+		ErrorLogger:           kafkago.LoggerFunc(func(f string, a ...any) { log.Debug("kafka-go group: " + fmt.Sprintf(f, a...)) }),
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
+	}
+	groupDone := make(chan struct{})
+	s.wg.Go(func() { // watcher
+		select {
+		case <-subCtx.Done():
+		case <-s.closing:
+			cancel()
+		}
+		// Ends the generation, waits for the partition loops, leaves.
+		_ = cg.Close()
+		<-groupDone
+		close(out)
+	})
+	s.wg.Go(func() { // group loop
+		defer close(groupDone)
+		s.runGroup(subCtx, log, cg, topic, out)
+	})
+	return out, nil
+}
+
+func (s *Subscriber) runGroup(ctx context.Context, log *slog.Logger, cg *kafkago.ConsumerGroup, topic string, out chan<- *message.Message) {
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
+				return
+			}
+			lvl := slog.LevelWarn
+			if errors.Is(err, kafkago.RebalanceInProgress) {
+				lvl = slog.LevelDebug
+			}
+			log.Log(ctx, lvl, "consumer group: next generation failed, retrying", "err", err)
+			// cg retries with JoinGroupBackoff itself; this only keeps a
+			// fast-failing error from spinning.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		log.Debug("consumer group: generation started", "generation", gen.ID, "assignments", len(gen.Assignments[topic]))
+		for _, pa := range gen.Assignments[topic] {
+			gen.Start(func(genCtx context.Context) {
+				pctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				stop := context.AfterFunc(genCtx, cancel)
+				defer stop()
+				commit := func(next int64) error {
+					return gen.CommitOffsets(map[string]map[int]int64{topic: {pa.ID: next}})
+				}
+				s.consumePartition(pctx, log, topic, pa.ID, pa.Offset, commit, out)
+			})
+		}
+	}
+}
+
+// consumePartition delivers one partition in order, one message at a time.
+// commit is nil without a consumer group.
+func (s *Subscriber) consumePartition(ctx context.Context, log *slog.Logger, topic string, partition int, offset int64,
+	commit func(next int64) error, out chan<- *message.Message) {
+	log = log.With("partition", partition)
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:         s.cfg.Brokers,
+		Topic:           topic,
+		Partition:       partition,
+		Dialer:          s.dialer,
+		MinBytes:        1,
+		MaxBytes:        10 << 20,
+		MaxWait:         s.cfg.MaxWait,
+		ReadLagInterval: -1,
+		ReadBackoffMin:  50 * time.Millisecond,
+		ReadBackoffMax:  time.Second,
+		ErrorLogger:     kafkago.LoggerFunc(func(f string, a ...any) { log.Debug("kafka-go reader: " + fmt.Sprintf(f, a...)) }),
+	})
+	defer func() { _ = r.Close() }()
+	if err := r.SetOffset(offset); err != nil {
+		log.Error("set offset", "offset", offset, "err", err)
+		return
+	}
+
+	pending := int64(-1) // acked but not yet committed "next offset"
+	flush := func() {
+		if commit == nil || pending < 0 {
+			return
+		}
+		if err := commit(pending); err != nil {
+			log.Warn("commit failed; will retry", "offset", pending, "err", err)
+			return
+		}
+		pending = -1
+	}
+	defer flush()
+
+	for {
+		km, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("fetch failed", "err", err)
+			if !sleepCtx(ctx, 100*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		if !s.deliver(ctx, km, out) {
+			return
+		}
+		pending = km.Offset + 1
+		flush()
+	}
+}
+
+// deliver hands km to out until it is Acked (true) or ctx ends (false).
+func (s *Subscriber) deliver(ctx context.Context, km kafkago.Message, out chan<- *message.Message) bool {
+	for {
+		msg := s.toMessage(km)
+		mctx, cancel := context.WithCancel(ctx)
+		msg.SetContext(mctx)
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			cancel()
+			return false
+		}
+		select {
+		case <-msg.Acked():
+			cancel()
+			return true
+		case <-msg.Nacked():
+			cancel()
+			if !sleepCtx(ctx, s.cfg.NackResendSleep) {
+				return false
+			}
+		case <-ctx.Done():
+			cancel()
+			return false
+		}
+	}
+}
+
+func (s *Subscriber) toMessage(km kafkago.Message) *message.Message {
+	md := make(message.Metadata, len(km.Headers)+5)
+	id := ""
+	for _, h := range km.Headers {
+		if h.Key == UUIDHeader {
+			id = string(h.Value)
+			continue
+		}
+		md[h.Key] = string(h.Value)
+	}
+	if id == "" { // produced by something else than our Publisher
+		id = watermill.NewUUID()
+	}
+	if len(km.Key) > 0 {
+		md[s.cfg.KeyMetadata] = string(km.Key)
+	}
+	md[MetadataTopic] = km.Topic
+	md[MetadataPartition] = strconv.Itoa(km.Partition)
+	md[MetadataOffset] = strconv.FormatInt(km.Offset, 10)
+	md[MetadataTimestamp] = km.Time.UTC().Format(time.RFC3339Nano)
+	msg := message.NewMessage(id, km.Value)
+	msg.Metadata = md
+	return msg
+}
+
+// Close stops every subscription, waits for all goroutines (final commits
+// included) and closes every output channel.
+func (s *Subscriber) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.wg.Wait()
+	s.tr.CloseIdleConnections()
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
