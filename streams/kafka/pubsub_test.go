@@ -97,4 +97,3 @@ func TestPubSubWithoutGroup(t *testing.T) {
 		})
 	}
 }
-
