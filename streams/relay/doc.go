@@ -1,0 +1,11 @@
+// Package relay is the outbox publisher: it moves every committed event from
+// the event store (the outbox) to a Kafka topic, at least once, in per-stream
+// version order, with the stream id as the key.
+//
+// Run one relay role per process; any number of processes may run it, and a
+// Postgres session advisory lock elects the one that publishes. See the
+// DESIGN comment in relay.go for goroutines, guarantees and the ordering
+// argument, and checkpoint.go for the fresh-topic rule (a topic that had to
+// be created, or that is empty while the checkpoint says otherwise, is
+// republished from position 0).
+package relay
