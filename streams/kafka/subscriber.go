@@ -64,6 +64,12 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 )
 
+// Start offsets for SubscriberConfig.StartOffset (kafka-go's values).
+const (
+	FirstOffset = kafkago.FirstOffset
+	LastOffset  = kafkago.LastOffset
+)
+
 // ErrSubscriberClosed is returned by Subscribe after Close.
 var ErrSubscriberClosed = errors.New("kafka subscriber closed")
 
@@ -75,8 +81,8 @@ type SubscriberConfig struct {
 	// is read from StartOffset and nothing is committed.
 	GroupID string
 	// StartOffset is where reading starts when the group has no committed
-	// offset (or always, without a group): kafka.FirstOffset (default) or
-	// kafka.LastOffset.
+	// offset (or always, without a group): FirstOffset (default) or
+	// LastOffset.
 	StartOffset int64
 	// KeyMetadata names the metadata field the Kafka key is copied into.
 	// Default DefaultKeyMetadata.
