@@ -20,8 +20,14 @@ type API struct {
 // NewAPI returns the command API over a service.
 func NewAPI(svc *Service) *API { return &API{svc: svc} }
 
+// Mux is what Register needs of a router; *http.ServeMux is one, and a
+// test can record the patterns to compare them with the OpenAPI document.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the command routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /v1/orders", a.handle(fromBody[CreateOrder]))
 	mux.HandleFunc("POST /v1/orders/{id}/items", a.handle(fromBody[AddItem]))
 	mux.HandleFunc("DELETE /v1/orders/{id}/items/{sku}", a.handle(removeItem))

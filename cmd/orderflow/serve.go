@@ -21,6 +21,7 @@ import (
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -90,6 +91,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checks.Readyz)
+	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
 	registry := order.NewRegistry()
 	if c.hasRole("api") {
 		svc := commands.NewService(pool, store, registry, time.Now)
