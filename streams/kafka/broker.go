@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -58,7 +59,7 @@ func NewBroker(addr string, logger *slog.Logger) (*Broker, error) {
 		// listener so the address is ours and Pause/Resume can work.
 		kfake.ListenFn(func(string, string) (net.Listener, error) { return ln, nil }),
 		// Let tests use short consumer-group sessions.
-		kfake.GroupMinSessionTimeout(500_000_000),
+		kfake.GroupMinSessionTimeout(500*time.Millisecond),
 		kfake.WithLogger(kfakeLogger{logger}),
 	)
 	if err != nil {
