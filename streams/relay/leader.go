@@ -30,8 +30,14 @@ func (r *Relay) sessions(ctx context.Context) {
 			sleep(ctx, r.cfg.FollowerRetry)
 			continue
 		}
-		r.follow(ctx, conn)
+		led := r.follow(ctx, conn)
 		_ = conn.Close(context.Background())
+		if led {
+			// A leader that just lost its session waits a follower's
+			// interval, so a healthy follower can take over rather than
+			// the process whose connection just failed.
+			sleep(ctx, r.cfg.FollowerRetry)
+		}
 	}
 }
 
@@ -56,7 +62,8 @@ func (r *Relay) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // follow retries the lock on conn until it wins (then leads) or conn fails.
-func (r *Relay) follow(ctx context.Context, conn *pgx.Conn) {
+// It reports whether it led.
+func (r *Relay) follow(ctx context.Context, conn *pgx.Conn) bool {
 	for ctx.Err() == nil {
 		var won bool
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -66,14 +73,15 @@ func (r *Relay) follow(ctx context.Context, conn *pgx.Conn) {
 			if ctx.Err() == nil {
 				r.setError("try leader lock", err)
 			}
-			return // reconnect
+			return false // reconnect
 		}
 		if won {
 			r.lead(ctx, conn)
-			return // the lock dies with the connection, which the caller closes
+			return true // the lock dies with the connection, which the caller closes
 		}
 		sleep(ctx, r.cfg.FollowerRetry)
 	}
+	return false
 }
 
 // lead runs the publisher while conn (holding the lock) stays healthy.

@@ -55,7 +55,7 @@ func (r *Relay) publish(ctx context.Context, wake <-chan struct{}) {
 	defer func() { _ = w.Close() }()
 
 	bo := r.newBackoff()
-	cp, ok := r.start(ctx, tr, bo)
+	cp, ok := r.start(ctx, bo)
 	if !ok {
 		return
 	}
@@ -109,7 +109,7 @@ func (r *Relay) publish(ctx context.Context, wake <-chan struct{}) {
 
 // start loads the checkpoint and applies the fresh-topic rule (topic.go),
 // retrying until both succeed or ctx ends.
-func (r *Relay) start(ctx context.Context, tr *kafkago.Transport, bo backoff.BackOff) (int64, bool) {
+func (r *Relay) start(ctx context.Context, bo backoff.BackOff) (int64, bool) {
 	var cp int64
 	for {
 		var err error
@@ -123,7 +123,7 @@ func (r *Relay) start(ctx context.Context, tr *kafkago.Transport, bo backoff.Bac
 		sleep(ctx, bo.NextBackOff())
 	}
 	for {
-		fresh, err := r.ensureTopic(ctx, tr, cp)
+		fresh, err := r.ensureTopic(ctx, cp)
 		if err == nil {
 			r.setKafka(true, nil)
 			if fresh && cp > 0 {

@@ -31,7 +31,14 @@ import (
 //
 // EnsureTopics does not report which topics it created, so existence is
 // checked here first with a metadata request.
-func (r *Relay) ensureTopic(ctx context.Context, tr *kafkago.Transport, checkpoint int64) (fresh bool, err error) {
+func (r *Relay) ensureTopic(ctx context.Context, checkpoint int64) (fresh bool, err error) {
+	// A transport of its own: a transport caches metadata (MetadataTTL, 6s),
+	// and the writer's must not remember "no such topic" from this check.
+	tr, err := r.cfg.Kafka.Transport()
+	if err != nil {
+		return false, err
+	}
+	defer tr.CloseIdleConnections()
 	client := &kafkago.Client{Addr: kafkago.TCP(r.cfg.Kafka.Brokers...), Transport: tr}
 	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{r.cfg.Topic}})
 	if err != nil {
