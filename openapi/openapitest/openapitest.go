@@ -8,9 +8,13 @@ package openapitest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -106,6 +110,9 @@ func (v *Validator) ValidateExchange(t testing.TB, req *http.Request, reqBody []
 		},
 	}
 	reqErr := openapi3filter.ValidateRequest(context.Background(), in)
+	if reqErr == nil {
+		reqErr = checkJSON(req.Header.Get("Content-Type"), reqBody)
+	}
 
 	respIn := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
@@ -127,6 +134,24 @@ func (v *Validator) ValidateExchange(t testing.TB, req *http.Request, reqBody []
 			req.Method, req.URL.Path, resp.StatusCode, clip(respBody))
 	}
 	return reqErr
+}
+
+// checkJSON holds a JSON request body to RFC 8259, which the document's
+// "application/json" means but kin-openapi does not enforce: its decoder
+// ignores data after the first value, and it drops media type parameters,
+// so it would accept a body in another charset (JSON is UTF-8, §8.1).
+func checkJSON(contentType string, body []byte) error {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return nil
+	}
+	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("application/json in charset %q: JSON is UTF-8 (RFC 8259 §8.1)", cs)
+	}
+	if len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) {
+		return errors.New("the body is not one JSON value (RFC 8259)")
+	}
+	return nil
 }
 
 func clip(b []byte) []byte {
