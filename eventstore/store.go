@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 )
@@ -23,19 +25,55 @@ type DB interface {
 // Store reads and appends events. It is safe for concurrent use.
 type Store struct {
 	db *pgxpool.Pool
+	gc *committer // nil when group commit is disabled
 }
 
-// New returns a store on a pool (normally in the application role).
-func New(db *pgxpool.Pool) *Store { return &Store{db: db} }
+// New returns a store on a pool (normally in the application role), with
+// group commit on its defaults.
+func New(db *pgxpool.Pool) *Store {
+	s, err := NewWithGroupCommit(db, GroupCommit{})
+	if err != nil {
+		panic(err) // the zero GroupCommit is valid
+	}
+	return s
+}
+
+// NewWithGroupCommit returns a store whose Append coalesces concurrent calls
+// as gc says (see GroupCommit and DESIGN.md).
+func NewWithGroupCommit(db *pgxpool.Pool, gc GroupCommit) (*Store, error) {
+	gc.setDefaults()
+	if err := gc.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{db: db}
+	if !gc.Disabled {
+		s.gc = newCommitter(db, gc)
+	}
+	return s, nil
+}
 
 // MaxAppend bounds the events of one append; a command produces a handful.
 const MaxAppend = 1000
 
-// Append appends events to a stream if expected holds, in its own
-// transaction. A retry carrying the same event IDs returns the first append's
-// result with Replayed set and writes nothing.
+// Append appends events to a stream if expected holds. A retry carrying the
+// same event IDs returns the first append's result with Replayed set and
+// writes nothing.
+//
+// Concurrent Appends are committed together (group commit): each is decided
+// on its own, in arrival order, and one transaction commits them all. A nil
+// error means the events are committed. An error that is not an outcome
+// (wrong version, id conflict, type mismatch, no partition, invalid input)
+// means the transaction's fate is unknown, as with any lost connection: retry
+// with the same event IDs, which is safe.
 func (s *Store) Append(ctx context.Context, stream Stream, expected ExpectedVersion, events []EventData) (AppendResult, error) {
-	return s.AppendTx(ctx, s.db, stream, expected, events)
+	if s.gc == nil {
+		return s.AppendTx(ctx, s.db, stream, expected, events)
+	}
+	req, err := encodeRequest(AppendRequest{Stream: stream, Expected: expected, Events: events})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return s.gc.append(ctx, req)
 }
 
 // AppendTx is Append inside the caller's transaction, for callers that write
@@ -45,7 +83,7 @@ func (s *Store) Append(ctx context.Context, stream Stream, expected ExpectedVers
 // transaction go through AppendBatch, which takes their locks in a fixed
 // order.
 func (s *Store) AppendTx(ctx context.Context, tx DB, stream Stream, expected ExpectedVersion, events []EventData) (AppendResult, error) {
-	args, err := appendArgs(stream, expected, events)
+	r, err := encodeRequest(AppendRequest{Stream: stream, Expected: expected, Events: events})
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -55,7 +93,8 @@ func (s *Store) AppendTx(ctx context.Context, tx DB, stream Stream, expected Exp
 		from, to, position *int64
 	)
 	err = tx.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position
-		FROM events_append($1, $2, $3, $4, $5, $6, $7, $8)`, args...).
+		FROM events_append($1, $2, $3, $4, $5, $6, $7, $8)`,
+		uuidOf(r.stream.ID), r.stream.Type, r.expected, r.ids, r.types, r.schemas, r.data, r.meta).
 		Scan(&outcome, &actual, &from, &to, &position)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, mapError(err))
@@ -63,15 +102,29 @@ func (s *Store) AppendTx(ctx context.Context, tx DB, stream Stream, expected Exp
 	return appendOutcome(stream, expected, outcome, actual, from, to, position)
 }
 
-func appendArgs(stream Stream, expected ExpectedVersion, events []EventData) ([]any, error) {
+// encoded is a validated request in the database's argument form.
+type encoded struct {
+	stream      Stream
+	expectedArg ExpectedVersion
+	expected    int64 // -1 any, 0 no stream, n exact
+	eventIDs    []ulid.ULID
+	ids         []pgtype.UUID
+	types       []string
+	schemas     []int32
+	data        []string
+	meta        []string
+}
+
+func encodeRequest(r AppendRequest) (encoded, error) {
+	stream, expected, events := r.Stream, r.Expected, r.Events
 	if len(events) == 0 {
-		return nil, ErrNoEvents
+		return encoded{}, ErrNoEvents
 	}
 	if len(events) > MaxAppend {
-		return nil, fmt.Errorf("append of %d events: at most %d", len(events), MaxAppend)
+		return encoded{}, fmt.Errorf("append of %d events: at most %d", len(events), MaxAppend)
 	}
 	if stream.Type == "" {
-		return nil, errors.New("append: stream type is required")
+		return encoded{}, errors.New("append: stream type is required")
 	}
 	var exp int64 = -1
 	switch expected.kind {
@@ -79,36 +132,46 @@ func appendArgs(stream Stream, expected ExpectedVersion, events []EventData) ([]
 		exp = 0
 	case expectExact:
 		if expected.version < 1 {
-			return nil, fmt.Errorf("append: exact expected version must be ≥ 1, got %d", expected.version)
+			return encoded{}, fmt.Errorf("append: exact expected version must be ≥ 1, got %d", expected.version)
 		}
 		exp = expected.version
 	}
-	ids := make([]ulid.ULID, len(events))
-	types := make([]string, len(events))
-	schemas := make([]int32, len(events))
-	data := make([]string, len(events))
-	meta := make([]string, len(events))
+	out := encoded{
+		stream: stream, expectedArg: expected, expected: exp,
+		eventIDs: make([]ulid.ULID, len(events)),
+		ids:      make([]pgtype.UUID, len(events)),
+		types:    make([]string, len(events)),
+		schemas:  make([]int32, len(events)),
+		data:     make([]string, len(events)),
+		meta:     make([]string, len(events)),
+	}
 	for i, e := range events {
 		if e.Type == "" {
-			return nil, fmt.Errorf("append: event %d has no type", i)
+			return encoded{}, fmt.Errorf("append: event %d has no type", i)
 		}
 		if e.ID == (ulid.ULID{}) {
-			return nil, fmt.Errorf("append: event %d has no id", i)
+			return encoded{}, fmt.Errorf("append: event %d has no id", i)
+		}
+		// A repeated id would fail the INSERT on the unique index and, in a
+		// group commit, every other request of the transaction with it.
+		if slices.Contains(out.eventIDs[:i], e.ID) {
+			return encoded{}, fmt.Errorf("append: event %d repeats the id %s", i, e.ID)
 		}
 		if !json.Valid(e.Data) {
-			return nil, fmt.Errorf("append: event %d data is not valid JSON", i)
+			return encoded{}, fmt.Errorf("append: event %d data is not valid JSON", i)
 		}
 		m, err := json.Marshal(e.Metadata)
 		if err != nil {
-			return nil, fmt.Errorf("append: event %d metadata: %w", i, err)
+			return encoded{}, fmt.Errorf("append: event %d metadata: %w", i, err)
 		}
-		ids[i] = e.ID
-		types[i] = e.Type
-		schemas[i] = int32(max(e.SchemaVersion, 1))
-		data[i] = string(e.Data)
-		meta[i] = string(m)
+		out.eventIDs[i] = e.ID
+		out.ids[i] = uuidOf(e.ID)
+		out.types[i] = e.Type
+		out.schemas[i] = int32(max(e.SchemaVersion, 1))
+		out.data[i] = string(e.Data)
+		out.meta[i] = string(m)
 	}
-	return []any{uuidOf(stream.ID), stream.Type, exp, uuids(ids), types, schemas, data, meta}, nil
+	return out, nil
 }
 
 func appendOutcome(stream Stream, expected ExpectedVersion, outcome string, actual int64, from, to, position *int64) (AppendResult, error) {

@@ -1,0 +1,228 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// GroupCommit tunes how Store.Append coalesces concurrent appends into one
+// transaction. The zero value is the default; see DESIGN.md for the design.
+type GroupCommit struct {
+	// MaxBatch is the most requests one transaction takes. Default 256.
+	MaxBatch int
+	// MaxEvents stops a batch from taking more requests once it holds this
+	// many events (a request is never split, so a batch may hold up to
+	// MaxEvents+MaxAppend-1). Default 4096.
+	MaxEvents int
+	// QueueSize bounds the requests waiting for a transaction. When it is
+	// full, Append blocks until there is room or its ctx ends (it then
+	// returns ctx.Err() and nothing was written). Default 4096.
+	QueueSize int
+	// Timeout bounds one batch's statement; callers' contexts do not, since
+	// one caller giving up must not fail the others. Default 30s.
+	Timeout time.Duration
+	// Disabled makes Append run in the caller's goroutine, one transaction
+	// per call (the path before group commit; for comparison).
+	Disabled bool
+}
+
+func (g *GroupCommit) setDefaults() {
+	if g.MaxBatch == 0 {
+		g.MaxBatch = 256
+	}
+	if g.MaxEvents == 0 {
+		g.MaxEvents = 4096
+	}
+	if g.QueueSize == 0 {
+		g.QueueSize = 4096
+	}
+	if g.Timeout == 0 {
+		g.Timeout = 30 * time.Second
+	}
+}
+
+// Validate reports a setting that cannot work.
+func (g GroupCommit) Validate() error {
+	if g.MaxBatch < 1 || g.MaxEvents < 1 || g.QueueSize < 1 || g.Timeout <= 0 {
+		return fmt.Errorf("eventstore: group commit settings must be positive: %+v", g)
+	}
+	return nil
+}
+
+// CommitStats counts group commit's work since the store was made.
+type CommitStats struct {
+	Batches  int64 // transactions (statements) run for Append
+	Requests int64 // Append calls they carried
+	Events   int64 // events in those requests
+}
+
+// Stats returns the group-commit counters (zero when it is disabled).
+func (s *Store) Stats() CommitStats {
+	if s.gc == nil {
+		return CommitStats{}
+	}
+	return CommitStats{Batches: s.gc.batches.Load(), Requests: s.gc.requests.Load(), Events: s.gc.events.Load()}
+}
+
+// committer is group commit. Goroutines: at most one, the worker, which
+// exists only while there is work: Append starts it when none runs, and it
+// exits when it finds the queue empty. So a store needs no Run or Close, and
+// no goroutine outlives the last Append.
+//
+// The worker takes whatever is queued (up to MaxBatch requests and MaxEvents
+// events) and runs it as one events_append_batch statement; while that
+// statement is in flight, new requests queue and form the next batch
+// ("natural batching": no timer, no added latency when idle, batches as
+// large as the load makes them).
+type committer struct {
+	pool *pgxpool.Pool
+	cfg  GroupCommit
+
+	// queue is bounded by QueueSize; overflow policy: Append blocks with its
+	// ctx until there is room.
+	queue chan *pending
+
+	mu      sync.Mutex // guards running
+	running bool
+
+	batches, requests, events atomic.Int64
+	accepted                  atomic.Int64 // requests queued so far; tests wait on it
+}
+
+type pending struct {
+	ctx  context.Context
+	req  encoded
+	done chan BatchResult // buffered: the worker never blocks on a caller that left
+}
+
+func newCommitter(pool *pgxpool.Pool, cfg GroupCommit) *committer {
+	return &committer{pool: pool, cfg: cfg, queue: make(chan *pending, cfg.QueueSize)}
+}
+
+func (c *committer) append(ctx context.Context, req encoded) (AppendResult, error) {
+	p := &pending{ctx: ctx, req: req, done: make(chan BatchResult, 1)}
+	select {
+	case c.queue <- p:
+	case <-ctx.Done():
+		return AppendResult{}, fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())
+	}
+	c.accepted.Add(1)
+	// The send above happens before this check, and the worker decides to
+	// exit under mu after finding the queue empty: either it sees p, or we
+	// see running == false and start a new worker.
+	c.mu.Lock()
+	if !c.running {
+		c.running = true
+		go c.work()
+	}
+	c.mu.Unlock()
+	select {
+	case r := <-p.done:
+		return r.AppendResult, r.Err
+	case <-ctx.Done():
+		// The batch may still commit this request: the caller retries with
+		// the same event IDs, which is safe.
+		return AppendResult{}, fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())
+	}
+}
+
+func (c *committer) work() {
+	buf := make([]*pending, 0, c.cfg.MaxBatch)
+	for {
+		buf = c.take(buf[:0])
+		if len(buf) == 0 {
+			c.mu.Lock()
+			if len(c.queue) == 0 {
+				c.running = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			continue
+		}
+		c.commit(buf)
+		clear(buf) // drop references to finished requests
+	}
+}
+
+// take moves queued requests into buf without waiting. A request whose
+// caller already gave up is answered and skipped: nothing of it was sent.
+func (c *committer) take(buf []*pending) []*pending {
+	events := 0
+	for len(buf) < c.cfg.MaxBatch && events < c.cfg.MaxEvents {
+		select {
+		case p := <-c.queue:
+			if err := p.ctx.Err(); err != nil {
+				p.done <- BatchResult{Err: err}
+				continue
+			}
+			buf = append(buf, p)
+			events += len(p.req.ids)
+		default:
+			return buf
+		}
+	}
+	return buf
+}
+
+// commit runs one batch and answers every request in it.
+func (c *committer) commit(ps []*pending) {
+	results := c.run(ps)
+	for i, p := range ps {
+		p.done <- results[i]
+	}
+}
+
+func (c *committer) run(ps []*pending) []BatchResult {
+	results := make([]BatchResult, len(ps))
+	b := newBatch(len(ps))
+	events := 0
+	for i, p := range ps {
+		b.add(i, p.req)
+		events += len(p.req.ids)
+	}
+	c.batches.Add(1)
+	c.requests.Add(int64(len(ps)))
+	c.events.Add(int64(events))
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	err := b.exec(ctx, c.pool, results)
+	if err == nil {
+		return results
+	}
+	// The server refused the statement and rolled it back: one request's
+	// data (say, a string jsonb refuses, or a stream without a partition)
+	// must not fail the others. Run each alone to tell whose it is.
+	if isStatementError(err) && len(ps) > 1 {
+		for i, p := range ps {
+			results[i] = c.runOne(p)
+		}
+		return results
+	}
+	// The connection failed or timed out: the commit may or may not have
+	// happened, for every request alike. Each caller gets the error and may
+	// retry with the same event IDs.
+	for i, p := range ps {
+		results[i] = BatchResult{Err: fmt.Errorf("append to %s: %w", p.req.stream.ID, err)}
+	}
+	return results
+}
+
+func (c *committer) runOne(p *pending) BatchResult {
+	results := make([]BatchResult, 1)
+	b := newBatch(1)
+	b.add(0, p.req)
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+	defer cancel()
+	c.batches.Add(1)
+	if err := b.exec(ctx, c.pool, results); err != nil {
+		return BatchResult{Err: fmt.Errorf("append to %s: %w", p.req.stream.ID, err)}
+	}
+	return results[0]
+}
