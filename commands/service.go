@@ -106,17 +106,27 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 }
 
 func (s *Service) attempt(ctx context.Context, req Request) (Outcome, error) {
+	// The order is loaded before the transaction begins, never inside it:
+	// Load takes its own pool connection, and a transaction waiting for a
+	// second connection while holding one deadlocks the pool once as
+	// many keyed commands run at once as the pool has connections. A
+	// state that goes stale meanwhile fails the append's version check and
+	// is retried like any lost race.
+	state, err := s.Load(ctx, req.OrderID)
+	if err != nil {
+		return Outcome{}, err
+	}
 	if req.IdempotencyKey == "" {
-		return s.decideAndAppend(ctx, nil, req)
+		return s.decideAndAppend(ctx, nil, req, state)
 	}
 	var out Outcome
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		stored, found, err := lockKey(ctx, tx, req.IdempotencyKey, req.Fingerprint)
 		if err != nil || found {
 			out = stored
 			return err
 		}
-		if out, err = s.decideAndAppend(ctx, tx, req); err != nil {
+		if out, err = s.decideAndAppend(ctx, tx, req, state); err != nil {
 			return err
 		}
 		return saveKey(ctx, tx, req.IdempotencyKey, req.Fingerprint, out)
@@ -124,14 +134,10 @@ func (s *Service) attempt(ctx context.Context, req Request) (Outcome, error) {
 	return out, err
 }
 
-// decideAndAppend loads the order, decides and appends expecting the
+// decideAndAppend decides on the order's state and appends expecting the
 // version it decided on. tx is nil for an append in its own transaction.
-func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request) (Outcome, error) {
+func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request, state order.State) (Outcome, error) {
 	stream := eventstore.Stream{ID: req.OrderID, Type: StreamType}
-	state, err := s.Load(ctx, req.OrderID)
-	if err != nil {
-		return Outcome{}, err
-	}
 	if req.IfMatch != nil && *req.IfMatch != state.Version && state.Exists() {
 		return Outcome{}, &PreconditionFailedError{Current: state.Version}
 	}
