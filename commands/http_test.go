@@ -488,3 +488,28 @@ func TestOrderEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestMoreKeyedCommandsThanPoolConnectionsAllComplete: a keyed command
+// holds a connection for its transaction; if it needed a second one to load
+// the order, as many concurrent keyed commands as the pool has connections
+// would wait for each other forever (pgtest's pool has 32).
+func TestMoreKeyedCommandsThanPoolConnectionsAllComplete(t *testing.T) {
+	a := newAPI(t)
+	ids := make([]string, 64)
+	for i := range ids {
+		ids[i] = a.create(mug)
+	}
+	var wg sync.WaitGroup
+	replies := make([]reply, len(ids))
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = a.post("/v1/orders/"+ids[i]+"/items", plate, "Idempotency-Key", fmt.Sprintf("k-%d", i))
+		}()
+	}
+	wg.Wait()
+	for _, r := range replies {
+		r.want(t, http.StatusOK, "")
+	}
+}
