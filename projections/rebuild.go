@@ -1,0 +1,314 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+		"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/order"
+)
+
+// Rebuild, step by step:
+//
+//  1. Mark the projection rebuilding; drop any shadow schema a previous,
+//     interrupted rebuild left (a restart is always safe: the live tables
+//     were never touched).
+//  2. Create rebuild_<name> with copies of the projection's tables, without
+//     indexes or keys, so COPY writes heap pages only.
+//  3. Note the head position H. Positions are commit-ordered, so every event
+//     at or below H is committed and visible: reading "position <= H" in
+//     stream order is a consistent snapshot without holding a transaction.
+//  4. Fold each order's events (the same fold and row mappings as the live
+//     path) and COPY in chunks.
+//  5. Add the keys and indexes of the live tables, and the grants.
+//  6. Catch up from H with the live apply code, shadow schema first on the
+//     search path, until close to the head.
+//  7. In one transaction: lock the live tables in the live path's lock
+//     order, apply what is left, and swap the schemas of the tables. Queries
+//     wait for that transaction (milliseconds) and never see a half-built
+//     model; the live projector resumes on the new tables and its version
+//     check skips what the rebuild already applied.
+
+// RebuildStats says what a rebuild did.
+type RebuildStats struct {
+	Orders, Events, CaughtUp int64
+	Load, Total              time.Duration
+}
+
+// rebuildChunk is how many orders are folded between COPYs: bounded memory.
+const rebuildChunk = 5000
+
+// Rebuild rebuilds p from the event store. owner must hold the schema
+// owner's rights (it creates and swaps tables). progress, if set, is called
+// with events read so far and the total to read.
+func (r *Runtime) Rebuild(ctx context.Context, owner *pgxpool.Pool, p Projection, progress func(done, total int64)) (RebuildStats, error) {
+	start := time.Now()
+	var st RebuildStats
+	if err := checkName(p); err != nil {
+		return st, err
+	}
+	shadow := "rebuild_" + p.Name()
+	tables := append([]string{versionsTable(p)}, p.Tables()...)
+	if err := setState(ctx, owner, p.Name(), "rebuilding", "started "+start.UTC().Format(time.RFC3339)); err != nil {
+		return st, err
+	}
+	if err := createShadow(ctx, owner, shadow, tables); err != nil {
+		return st, err
+	}
+	head, err := r.store.HeadPosition(ctx)
+	if err != nil {
+		return st, err
+	}
+	if err := r.load(ctx, owner, p, shadow, head, &st, progress); err != nil {
+		return st, fmt.Errorf("rebuild %s: load: %w", p.Name(), err)
+	}
+	st.Load = time.Since(start)
+	if err := finishShadow(ctx, owner, shadow, tables); err != nil {
+		return st, fmt.Errorf("rebuild %s: indexes: %w", p.Name(), err)
+	}
+	after := head
+	for {
+		n, last, err := r.catchUp(ctx, owner, p, shadow, after)
+		if err != nil {
+			return st, fmt.Errorf("rebuild %s: catch up: %w", p.Name(), err)
+		}
+		st.CaughtUp += n
+		after = last
+		if n < catchUpBatch {
+			break
+		}
+	}
+	if err := r.swap(ctx, owner, p, shadow, tables, after, &st); err != nil {
+		return st, fmt.Errorf("rebuild %s: swap: %w", p.Name(), err)
+	}
+	st.Total = time.Since(start)
+	return st, nil
+}
+
+func createShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, tables []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;", shadow, shadow)
+	for _, t := range tables {
+		fmt.Fprintf(&b, "CREATE UNLOGGED TABLE %s.%s (LIKE public.%s INCLUDING DEFAULTS INCLUDING CONSTRAINTS);", shadow, t, t)
+	}
+	if _, err := owner.Exec(ctx, b.String()); err != nil {
+		return fmt.Errorf("create shadow tables: %w", err)
+	}
+	return nil
+}
+
+// load folds every order's events up to head into the shadow tables.
+func (r *Runtime) load(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, head int64, st *RebuildStats, progress func(int64, int64)) error {
+	writer, err := owner.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer writer.Release()
+	builder := p.NewBuilder()
+	var (
+		versions [][]any
+		current  []eventstore.RecordedEvent
+		orders   int
+	)
+	flush := func(final bool) error {
+		if err := builder.Flush(ctx, writer, shadow, final); err != nil {
+			return err
+		}
+		if _, err := writer.CopyFrom(ctx, pgx.Identifier{shadow, versionsTable(p)}, []string{"stream_id", "version", "state"}, pgx.CopyFromRows(versions)); err != nil {
+			return err
+		}
+		versions = versions[:0]
+		return nil
+	}
+	endOrder := func() error {
+		if len(current) == 0 {
+			return nil
+		}
+		changes, state, err := r.fold(current)
+		if err != nil {
+			return err
+		}
+		builder.AddOrder(changes)
+		raw, err := json.Marshal(state)
+		if err != nil {
+			return err
+		}
+		versions = append(versions, []any{pgtype.UUID{Bytes: current[0].StreamID, Valid: true}, state.Version, raw})
+		st.Orders++
+		current = current[:0]
+		if orders++; orders%rebuildChunk == 0 {
+			return flush(false)
+		}
+		return nil
+	}
+	err = r.store.ScanStreams(ctx, head, func(e eventstore.RecordedEvent) error {
+		if len(current) > 0 && current[0].StreamID != e.StreamID {
+			if err := endOrder(); err != nil {
+				return err
+			}
+		}
+		current = append(current, e)
+		st.Events++
+		if progress != nil && st.Events%10000 == 0 {
+			progress(st.Events, head)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := endOrder(); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(st.Events, head)
+	}
+	return flush(true)
+}
+
+// fold decodes and folds one order's events into changes.
+func (r *Runtime) fold(evs []eventstore.RecordedEvent) ([]Change, order.State, error) {
+	changes := make([]Change, 0, len(evs))
+	var s order.State
+	for _, rec := range evs {
+		e, err := r.registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+		if err != nil {
+			return nil, s, fmt.Errorf("order %s version %d: %w", rec.StreamID, rec.Version, err)
+		}
+		before := s
+		s.Apply(e)
+		changes = append(changes, Change{Before: before, After: s, Event: e, Recorded: rec})
+	}
+	return changes, s, nil
+}
+
+// finishShadow makes the shadow tables logged and gives them the live
+// tables' keys, indexes and grants (the live definitions, so that a later
+// migration finds the names it expects).
+func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, tables []string) error {
+	for _, t := range tables {
+		rows, err := owner.Query(ctx, `
+			SELECT 'ALTER TABLE %s ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid)
+			  FROM pg_constraint WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u')
+			UNION ALL
+			SELECT replace(indexdef, ' ON public.', ' ON %s.')
+			  FROM pg_indexes i WHERE schemaname = 'public' AND tablename = $1
+			   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)`, t)
+		if err != nil {
+			return err
+		}
+		stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		ddl := fmt.Sprintf("ALTER TABLE %s.%s SET LOGGED;", shadow, t)
+		for _, s := range stmts {
+			ddl += strings.ReplaceAll(s, "%s", shadow+"."+t) + ";"
+		}
+		ddl = strings.ReplaceAll(ddl, "ON "+shadow+"."+t+"."+t, "ON "+shadow+"."+t)
+		ddl += fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s.%s TO orderflow_app;", shadow, t)
+		if _, err := owner.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	_, err := owner.Exec(ctx, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO orderflow_app", shadow))
+	return err
+}
+
+// catchUpBatch is how many events one catch-up transaction applies.
+const catchUpBatch = 1000
+
+// catchUp applies up to catchUpBatch events after "after" to the shadow
+// tables through the live apply path, in one transaction.
+func (r *Runtime) catchUp(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, after int64) (int64, int64, error) {
+	evs, err := r.store.ReadAll(ctx, after, catchUpBatch)
+	if err != nil || len(evs) == 0 {
+		return 0, after, err
+	}
+	err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+		return r.applyShadow(ctx, tx, p, shadow, evs)
+	})
+	if err != nil {
+		return 0, after, err
+	}
+	return int64(len(evs)), evs[len(evs)-1].Position, nil
+}
+
+func (r *Runtime) applyShadow(ctx context.Context, tx pgx.Tx, p Projection, shadow string, evs []eventstore.RecordedEvent) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+shadow+", public"); err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if _, err := r.apply(ctx, tx, p, noCheckpoint, ev); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, "SET LOCAL search_path = public")
+	return err
+}
+
+// swap finishes the catch-up under the live tables' locks and exchanges the
+// tables.
+func (r *Runtime) swap(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, tables []string, after int64, st *RebuildStats) error {
+	return pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '10s'"); err != nil {
+			return err
+		}
+		live := make([]string, len(tables))
+		for i, t := range tables {
+			live[i] = "public." + t
+		}
+		// Versions table first, then the model's tables in Apply's order:
+		// the live projector takes them in this order too.
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(live, ", ")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return err
+		}
+		for {
+			evs, err := r.store.ReadAll(ctx, after, catchUpBatch)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				break
+			}
+			if err := r.applyShadow(ctx, tx, p, shadow, evs); err != nil {
+				return err
+			}
+			st.CaughtUp += int64(len(evs))
+			after = evs[len(evs)-1].Position
+		}
+		retired := "retired_" + p.Name()
+		ddl := fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;", retired, retired)
+		for _, t := range tables {
+			ddl += fmt.Sprintf("ALTER TABLE public.%s SET SCHEMA %s; ALTER TABLE %s.%s SET SCHEMA public;", t, retired, shadow, t)
+		}
+		ddl += fmt.Sprintf("DROP SCHEMA %s CASCADE; DROP SCHEMA %s;", retired, shadow)
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return err
+		}
+		return setState(ctx, tx, p.Name(), "running", fmt.Sprintf("rebuilt up to position %d", after))
+	})
+}
+
+// execer is what setState needs of a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func setState(ctx context.Context, db execer, name, state, detail string) error {
+	_, err := db.Exec(ctx, `INSERT INTO projection_state (projection, state, detail) VALUES ($1, $2, $3)
+		ON CONFLICT (projection) DO UPDATE SET state = excluded.state, detail = excluded.detail, updated_at = now()`,
+		name, state, detail)
+	if err != nil {
+		return fmt.Errorf("projection %s state: %w", name, err)
+	}
+	return nil
+}
