@@ -73,8 +73,8 @@ apt_install() {
 	fi
 	command -v apt-get >/dev/null || die "need the Debian package(s) $* and apt-get is not available; install PostgreSQL >= 15 server binaries under /usr/lib/postgresql/<major>/bin or set DATABASE_URL"
 	log "installing $* with apt-get (one-time; the package may also create and start its own 'main' cluster on 5432, which we do not use)"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >&2
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 </dev/null >&2
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends \
 		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null >&2
 }
 
