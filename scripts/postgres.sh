@@ -106,10 +106,18 @@ as_owner() {
 		(cd "$PGROOT" && "$@") 9>&-
 		return
 	fi
+	local owner
+	owner="$(run_as)"
+	(cd "$PGROOT" && runuser -u "$owner" -- "$@") 9>&-
+}
+
+# run_as names the user the server runs as under root: the owner of an
+# existing cluster (a developer's, say), else the service user.
+run_as() {
 	local owner=$SERVICE_USER
 	[[ -d "$PGDATA_DIR" ]] && owner="$(stat -c %U "$PGDATA_DIR")"
 	[[ "$owner" != root ]] || die "$PGDATA_DIR is owned by root; PostgreSQL cannot run as root. Remove $PGROOT (scripts/postgres.sh down && rm -rf .pgdata) and run up again"
-	(cd "$PGROOT" && runuser -u "$owner" -- "$@") 9>&-
+	printf '%s\n' "$owner"
 }
 
 # ensure_traversable makes sure the service user can reach $PGROOT. Repos under
@@ -118,19 +126,21 @@ as_owner() {
 # it, and say so.
 ensure_traversable() {
 	((EUID == 0)) || return 0
-	runuser -u "$SERVICE_USER" -- test -x "$PGROOT" 2>/dev/null && return 0
+	local user
+	user="$(run_as)"
+	runuser -u "$user" -- test -x "$PGROOT" 2>/dev/null && return 0
 	local p="" part
 	local -a parts
 	IFS=/ read -r -a parts <<<"${PGROOT#/}"
 	for part in "${parts[@]}"; do
 		p="$p/$part"
-		if ! runuser -u "$SERVICE_USER" -- test -x "$p" 2>/dev/null; then
-			log "chmod o+x $p (so user '$SERVICE_USER' can reach .pgdata; it grants search, not listing)"
+		if ! runuser -u "$user" -- test -x "$p" 2>/dev/null; then
+			log "chmod o+x $p (so user '$user' can reach .pgdata; it grants search, not listing)"
 			chmod o+x "$p"
 		fi
 	done
-	runuser -u "$SERVICE_USER" -- test -x "$PGROOT" ||
-		die "user '$SERVICE_USER' still cannot reach $PGROOT (ACLs, a noexec/nosuid mount or a rootless mount?); set DATABASE_URL instead"
+	runuser -u "$user" -- test -x "$PGROOT" ||
+		die "user '$user' still cannot reach $PGROOT (ACLs, a noexec/nosuid mount or a rootless mount?); set DATABASE_URL instead"
 }
 
 # ----------------------------------------------------------------- probes
@@ -230,7 +240,7 @@ log_line_prefix = '%m [%p] %q%u@%d '
 log_min_duration_statement = 1s
 log_lock_waits = on
 EOF
-	((EUID != 0)) || chown "$(stat -c %U "$PGDATA_DIR"):" "$PGDATA_DIR/orderflow.conf"
+	((EUID != 0)) || chown "$(run_as):" "$PGDATA_DIR/orderflow.conf"
 }
 
 start_cluster() {
@@ -295,11 +305,13 @@ cmd_up() {
 	ensure_bindir
 	mkdir -p "$PGROOT"
 	# One `up` at a time per checkout: parallel `make` runs would race initdb.
-	exec 9>"$PGROOT/.lock"
+	# Read-only, so a lock file created by root does not lock a developer out.
+	[[ -e "$PGROOT/.lock" ]] || : >"$PGROOT/.lock"
+	exec 9<"$PGROOT/.lock"
 	flock -w 600 9 || die "another scripts/postgres.sh up has held $PGROOT/.lock for 10 minutes"
 	mkdir -p "$PGRUN" "$PGLOG"
 	if ((EUID == 0)); then
-		chown "$SERVICE_USER:" "$PGROOT" "$PGRUN" "$PGLOG"
+		chown "$(run_as):" "$PGROOT" "$PGRUN" "$PGLOG"
 		ensure_traversable
 	fi
 	[[ -f "$PGDATA_DIR/PG_VERSION" ]] || init_cluster
