@@ -40,6 +40,9 @@ import (
 // RebuildStats says what a rebuild did.
 type RebuildStats struct {
 	Orders, Events, CaughtUp int64
+	// Undecodable counts orders cut short by an event no code can decode
+	// (the live projector dead-letters the same events).
+	Undecodable int64
 	Load, Total              time.Duration
 }
 
@@ -134,7 +137,15 @@ func (r *Runtime) load(ctx context.Context, owner *pgxpool.Pool, p Projection, s
 		}
 		changes, state, err := r.fold(current)
 		if err != nil {
-			return err
+			// As live: an event no code can decode is dead-lettered there,
+			// and so is every later event of its order (each finds a gap
+			// that cannot be filled). Keep what came before it.
+			st.Undecodable++
+			r.log.Warn("rebuild: order stops at an undecodable event", "projection", p.Name(), "err", err)
+		}
+		if len(changes) == 0 {
+			current = current[:0]
+			return nil
 		}
 		builder.AddOrder(changes)
 		raw, err := json.Marshal(state)
@@ -174,14 +185,15 @@ func (r *Runtime) load(ctx context.Context, owner *pgxpool.Pool, p Projection, s
 	return flush(true)
 }
 
-// fold decodes and folds one order's events into changes.
+// fold decodes and folds one order's events into changes. On an event it
+// cannot decode it returns the changes before it, and the error.
 func (r *Runtime) fold(evs []eventstore.RecordedEvent) ([]Change, order.State, error) {
 	changes := make([]Change, 0, len(evs))
 	var s order.State
 	for _, rec := range evs {
 		e, err := r.registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
 		if err != nil {
-			return nil, s, fmt.Errorf("order %s version %d: %w", rec.StreamID, rec.Version, err)
+			return changes, s, fmt.Errorf("order %s version %d: %w", rec.StreamID, rec.Version, err)
 		}
 		before := s
 		s.Apply(e)

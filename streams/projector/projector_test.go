@@ -1,0 +1,185 @@
+package projector_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/migrate"
+	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/order"
+	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/kafka"
+	"github.com/orderflow/orderflow/streams/projector"
+	"github.com/orderflow/orderflow/streams/relay"
+)
+
+// TestPipelineFromCommandsToReadModels runs the whole write-to-read path:
+// commands append, the relay publishes to a kfake broker over TCP, the
+// projector applies from Kafka. The live read models must then equal a
+// rebuild from the store, row for row; and an event no projection can
+// decode is dead-lettered, counted, and does not stop the others.
+func TestPipelineFromCommandsToReadModels(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := pgtest.New(t,
+		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
+		migrate.Set{Name: "commands", FS: commands.Migrations()},
+		migrate.Set{Name: "relay", FS: relay.Migrations()},
+		migrate.Set{Name: "projections", FS: projections.Migrations()})
+	store := eventstore.New(db.Pool)
+	now := time.Now()
+	if _, err := store.EnsurePartitions(ctx, now, now.AddDate(0, 3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	brokers := kafkatest.Start(t)
+	kcfg := kafka.Config{Brokers: brokers}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+
+	rl, err := relay.New(relay.Config{DatabaseURL: db.URL, Pool: db.Pool, Kafka: kcfg, Partitions: 4, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := order.NewRegistry()
+	metrics := prometheus.NewRegistry()
+	rt, err := projections.NewRuntime(db.Pool, store, registry, metrics, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := projections.All()
+	done := make(chan error, 2)
+	go func() { done <- rl.Run(ctx) }()
+	go func() {
+		done <- projector.Run(ctx, projector.Config{
+			Kafka: kcfg, Topic: relay.DefaultTopic, Partitions: 4, Runtime: rt, Projections: all,
+			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, Logger: log,
+		})
+	}()
+
+	svc := commands.NewService(db.Pool, store, registry, time.Now)
+	var ids []ulid.ULID
+	for i := range 40 {
+		id := ulid.Make()
+		ids = append(ids, id)
+		run := func(c commands.Command) {
+			if _, err := svc.Execute(ctx, commands.Request{OrderID: id, Command: c}); err != nil {
+				t.Fatalf("order %d: %T: %v", i, c, err)
+			}
+		}
+		run(commands.CreateOrder{OrderID: id, CustomerID: fmt.Sprintf("c-%d", i%7), Currency: "EUR",
+			Items: []commands.ItemInput{{SKU: "A", Name: "a", Quantity: 1 + int64(i%3), UnitPriceMinor: 999}}})
+		if i%2 == 0 {
+			run(commands.PlaceOrder{})
+			run(commands.RecordPayment{AmountMinor: 999 * (1 + int64(i%3)), Currency: "EUR", Reference: "p"})
+		}
+		if i%4 == 0 {
+			run(commands.CancelOrder{Reason: "r"})
+		}
+	}
+	// A poison event: a type this code does not know.
+	poison := eventstore.Stream{ID: ulid.Make(), Type: commands.StreamType}
+	if _, err := store.Append(ctx, poison, eventstore.NoStream(), []eventstore.EventData{{
+		ID: ulid.Make(), Type: "FromTheFuture", SchemaVersion: 1, Data: []byte(`{}`),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
+	head, err := store.HeadPosition(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		sts, err := projections.Statuses(ctx, db.Pool, store, all, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		caughtUp := true
+		for _, s := range sts {
+			caughtUp = caughtUp && s.Position >= head-1 // the poison event is never applied
+		}
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM order_summaries`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if caughtUp && n == len(ids) && testutil.ToFloat64(dlqCounter(t, metrics, "order_summary")) >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read models did not catch up: %+v, %d orders, relay %+v", sts, n, rl.Status())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	for _, p := range all {
+		live := dump(t, db, p)
+		st, err := rt.Rebuild(ctx, db.Owner, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Undecodable != 1 {
+			t.Errorf("%s: rebuild found %d undecodable orders, want 1", p.Name(), st.Undecodable)
+		}
+		rebuilt := dump(t, db, p)
+		for table, rows := range live {
+			if strings.Join(rows, "\n") != strings.Join(rebuilt[table], "\n") {
+				t.Errorf("%s: the rebuild from the store differs from the model built from Kafka (%d vs %d rows)",
+					table, len(rebuilt[table]), len(rows))
+			}
+		}
+	}
+}
+
+func dlqCounter(t *testing.T, reg *prometheus.Registry, projection string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "projection_dlq_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == projection {
+					return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return m.GetCounter().GetValue() })
+				}
+			}
+		}
+	}
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return 0 })
+}
+
+func dump(t *testing.T, db *pgtest.DB, p projections.Projection) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, table := range append([]string{p.Name() + "_versions"}, p.Tables()...) {
+		rows, err := db.Owner.Query(context.Background(), fmt.Sprintf(`SELECT t::text FROM %s t ORDER BY 1`, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = append(out[table], s)
+		}
+	}
+	return out
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
