@@ -1,0 +1,67 @@
+// Package benchstat records latencies in an HDR histogram and reports them
+// the way every orderflow benchmark does: throughput and p50/p95/p99.
+package benchstat
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Recorder is a concurrency-safe latency histogram (1 µs to 1 min, 3
+// significant digits).
+type Recorder struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+}
+
+// New returns an empty recorder.
+func New() *Recorder {
+	return &Recorder{h: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
+}
+
+// Record adds one latency.
+func (r *Recorder) Record(d time.Duration) {
+	r.mu.Lock()
+	_ = r.h.RecordValue(max(int64(d/time.Microsecond), 1))
+	r.mu.Unlock()
+}
+
+// Since records the time elapsed since start.
+func (r *Recorder) Since(start time.Time) { r.Record(time.Since(start)) }
+
+// Quantile returns the q-th percentile (0..100).
+func (r *Recorder) Quantile(q float64) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Duration(r.h.ValueAtQuantile(q)) * time.Microsecond
+}
+
+// Count returns how many latencies were recorded.
+func (r *Recorder) Count() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.h.TotalCount()
+}
+
+// Summary is "n ops, X/s, p50 …, p95 …, p99 …, max …".
+func (r *Recorder) Summary(elapsed time.Duration, unit string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := func(p float64) time.Duration { return time.Duration(r.h.ValueAtQuantile(p)) * time.Microsecond }
+	return fmt.Sprintf("%d %s in %s: %.0f %s/s; p50 %s p95 %s p99 %s max %s",
+		r.h.TotalCount(), unit, elapsed.Round(time.Millisecond), float64(r.h.TotalCount())/elapsed.Seconds(), unit,
+		q(50), q(95), q(99), time.Duration(r.h.Max())*time.Microsecond)
+}
+
+// Report adds the figures to a benchmark's output as custom metrics.
+func (r *Recorder) Report(b *testing.B, perSecond float64, unit string) {
+	b.ReportMetric(perSecond, unit+"/s")
+	b.ReportMetric(float64(r.Quantile(50).Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(r.Quantile(95).Microseconds())/1000, "p95_ms")
+	b.ReportMetric(float64(r.Quantile(99).Microseconds())/1000, "p99_ms")
+	b.ReportMetric(0, "ns/op") // meaningless for concurrent runs; the rates above are the figures
+}
