@@ -39,7 +39,15 @@ CREATE FUNCTION events_append_batch(
     p_streams uuid[], p_req_stream integer[], p_req_type text[], p_req_expected bigint[], p_req_count integer[],
     p_ids uuid[], p_types text[], p_schemas integer[], p_data jsonb[], p_meta jsonb[])
 RETURNS TABLE (outcome text, actual bigint, from_version bigint, to_version bigint, last_position bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Generic plans from the first call: every statement here is index probes
+-- driven by unnest() of the arguments, which a generic plan does as well
+-- (partitions are pruned at run time), while the default keeps re-planning
+-- each statement against the partitioned table on every call; measured
+-- with pgbench, one-request calls take 1.1 ms with custom plans, 0.48 ms
+-- with generic ones.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     n_req    integer := cardinality(p_req_stream);
     n_ev     integer := cardinality(p_ids);

@@ -1,0 +1,252 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/benchstat"
+)
+
+// The append benchmarks. Each reports, in the same run, the machine's bound:
+// pgbench inserting the same rows into an unpartitioned table shaped like the
+// events table (same indexes), one row per transaction at the same
+// concurrency, and the ratio. Run them without -race, on a server that allows
+// pgbench's 64 clients next to the test pools (max_connections ≥ 150; a
+// smaller server gets pgbench capped, which the output says):
+//
+//	go test ./eventstore -run '^$' -bench Append -benchtime 20000x
+//
+// BenchmarkAppend is Store.Append with group commit (the default);
+// BenchmarkAppendDirect is the same load with group commit disabled, one
+// transaction per Append (the path before group commit), for comparison.
+func BenchmarkAppend(b *testing.B) {
+	benchmarkAppend(b, eventstore.GroupCommit{})
+}
+
+func BenchmarkAppendDirect(b *testing.B) {
+	benchmarkAppend(b, eventstore.GroupCommit{Disabled: true})
+}
+
+func benchmarkAppend(b *testing.B, gc eventstore.GroupCommit) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			_, db := newStore(b)
+			s, err := eventstore.NewWithGroupCommit(db.Pool, gc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			rec := benchstat.New()
+			perWriter := max(b.N/writers, 1)
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Ten events per stream, one per append, as a command
+					// stream grows: stream lock, version check, insert.
+					var st eventstore.Stream
+					for i := range perWriter {
+						exp := eventstore.Exact(int64(i % 10))
+						if i%10 == 0 {
+							st, exp = newStream(), eventstore.NoStream()
+						}
+						t0 := time.Now()
+						if _, err := s.Append(ctx, st, exp, events(1)); err != nil {
+							b.Error(err)
+							return
+						}
+						rec.Since(t0)
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			rate := float64(rec.Count()) / elapsed.Seconds()
+			rec.Report(b, rate, "events")
+			bound, clients := pgbenchInserts(b, db.URL, writers, perWriter, 1)
+			b.ReportMetric(bound, "pgbench_tx/s")
+			b.ReportMetric(rate/bound, "ratio")
+			st := s.Stats()
+			b.Logf("append, %d writers: %s | pgbench same rows, %d clients: %.0f tx/s | ratio %.2f | %d transactions, %.1f appends each",
+				writers, rec.Summary(elapsed, "events"), clients, bound, rate/bound,
+				st.Batches, float64(st.Requests)/float64(max(st.Batches, 1)))
+		})
+	}
+}
+
+// BenchmarkAppendBatch measures AppendBatch of 100 one-event streams per
+// transaction, from one goroutine, against two bounds measured in the same
+// run: pgbench inserting the same 100 rows per transaction (one multi-row
+// INSERT, one client) and COPY of the same rows.
+func BenchmarkAppendBatch(b *testing.B) {
+	s, db := newStore(b)
+	ctx := context.Background()
+	const perBatch = 100
+	rec := benchstat.New()
+	batches := max(b.N/perBatch, 1)
+	b.ResetTimer()
+	start := time.Now()
+	for range batches {
+		reqs := make([]eventstore.AppendRequest, perBatch)
+		for i := range reqs {
+			reqs[i] = eventstore.AppendRequest{Stream: newStream(), Expected: eventstore.NoStream(), Events: events(1)}
+		}
+		t0 := time.Now()
+		res, err := s.AppendBatch(ctx, reqs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+		rec.Since(t0)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	rate := float64(batches*perBatch) / elapsed.Seconds()
+	rec.Report(b, rate, "events")
+	tps, _ := pgbenchInserts(b, db.URL, 1, batches, perBatch)
+	bound := tps * perBatch
+	copyRate := copyInserts(b, db.URL, batches*perBatch)
+	b.ReportMetric(bound, "pgbench_rows/s")
+	b.ReportMetric(copyRate, "copy_rows/s")
+	b.ReportMetric(rate/bound, "ratio")
+	b.Logf("batches of %d: %.0f events/s, batch latency %s | pgbench %d rows/tx, 1 client: %.0f rows/s | COPY: %.0f rows/s | ratio to pgbench %.2f, to COPY %.2f",
+		perBatch, rate, rec.Summary(elapsed, "batches"), perBatch, bound, copyRate, rate/bound, rate/copyRate)
+}
+
+var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+
+const benchRawSetup = `
+	DROP TABLE IF EXISTS bench_raw;
+	CREATE TABLE bench_raw (LIKE events INCLUDING DEFAULTS);
+	ALTER TABLE bench_raw ADD PRIMARY KEY (stream_id, version), ADD UNIQUE (stream_id, event_id);
+	CREATE INDEX ON bench_raw (position);
+	CREATE INDEX ON bench_raw (recorded_at);`
+
+// A time-ordered uuid like the store's ULIDs, so neither side pays for random
+// index inserts.
+const benchStreamID = `(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || substr(md5(random()::text), 1, 20))::uuid`
+
+// pgbenchInserts runs pgbench with the same rows the store appends, rowsPerTx
+// per transaction (one statement), into a plain table shaped like the events
+// table, and returns transactions per second and the clients it used: fewer
+// than asked when the server has not the connections to spare.
+func pgbenchInserts(b *testing.B, url string, clients, perClient, rowsPerTx int) (float64, int) {
+	b.Helper()
+	bin, err := pgbenchPath()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := execSQL(ctx, url, benchRawSetup); err != nil {
+		b.Fatal(err)
+	}
+	if free, err := freeConnections(ctx, url); err != nil {
+		b.Fatal(err)
+	} else if free < clients {
+		b.Logf("pgbench capped at %d clients instead of %d: the server has only %d connections to spare (raise max_connections, see the comment above BenchmarkAppend)", max(free, 1), clients, free)
+		perClient = perClient * clients / max(free, 1)
+		clients = max(free, 1)
+	}
+	script := `INSERT INTO bench_raw (stream_id, version, event_id, stream_type, event_type, schema_version, data, metadata)
+SELECT ` + benchStreamID + `,
+ 1, gen_random_uuid(), 'test', 'Happened', 1, '{"n":1}', '{"correlation_id":"c-1","actor":"test"}'
+FROM generate_series(1, ` + strconv.Itoa(rowsPerTx) + `);
+`
+	f := filepath.Join(b.TempDir(), "insert.sql")
+	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-n", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, 4)),
+		"-t", strconv.Itoa(perClient), "-f", f, url).CombinedOutput()
+	if err != nil {
+		b.Fatalf("pgbench: %v\n%s", err, out)
+	}
+	m := tpsLine.FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("pgbench printed no tps line:\n%s", out)
+	}
+	tps, _ := strconv.ParseFloat(string(m[1]), 64)
+	return tps, clients
+}
+
+// freeConnections is how many more connections the server accepts, keeping
+// a margin of 5 for the test's own pools.
+func freeConnections(ctx context.Context, url string) (int, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var free int
+	err = conn.QueryRow(ctx, `SELECT current_setting('max_connections')::int
+		- current_setting('superuser_reserved_connections')::int
+		- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int - 5`).Scan(&free)
+	return free, err
+}
+
+// copyInserts copies n rows like the store's into bench_raw with COPY and
+// returns rows per second: the bulk bound.
+func copyInserts(b *testing.B, url string, n int) float64 {
+	b.Helper()
+	ctx := context.Background()
+	if err := execSQL(ctx, url, benchRawSetup); err != nil {
+		b.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	rows := make([][]any, n)
+	for i := range rows {
+		st := newStream()
+		ev := events(1)[0]
+		rows[i] = []any{pgtype.UUID{Bytes: st.ID, Valid: true}, int64(1), pgtype.UUID{Bytes: ev.ID, Valid: true}, st.Type, ev.Type, int32(1), string(ev.Data), `{"correlation_id":"c-1","actor":"test"}`}
+	}
+	cols := []string{"stream_id", "version", "event_id", "stream_type", "event_type", "schema_version", "data", "metadata"}
+	start := time.Now()
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"bench_raw"}, cols, pgx.CopyFromRows(rows)); err != nil {
+		b.Fatalf("copy: %v", err)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func pgbenchPath() (string, error) {
+	if p, err := exec.LookPath("pgbench"); err == nil {
+		return p, nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+	if len(matches) > 0 {
+		return matches[len(matches)-1], nil
+	}
+	return "", fmt.Errorf("pgbench not found: install PostgreSQL's server package (scripts/postgres.sh up does)")
+}
+
+func execSQL(ctx context.Context, url, sql string) error {
+	out, err := exec.CommandContext(ctx, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, url).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("psql: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
