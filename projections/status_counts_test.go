@@ -1,0 +1,82 @@
+package projections
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/orderflow/orderflow/order"
+)
+
+func TestStatusCountsRebuildEqualsLive(t *testing.T) {
+	checkRebuildEqualsLive(t, StatusCounts{})
+}
+
+func TestStatusCountsKeepsAllSixStatusesIncludingZeros(t *testing.T) {
+	e := newProjEnv(t)
+	e.applyScenario(StatusCounts{}, handScenario())
+	// D is a draft, B shipped, E delivered, A and C cancelled; placed and paid
+	// were passed through and are back to 0.
+	e.checkScenario(StatusCounts{}, map[string][]string{
+		"status_counts": {"(cancelled,2)", "(delivered,1)", "(draft,1)", "(paid,0)", "(placed,0)", "(shipped,1)"},
+	})
+}
+
+func TestStatusCountsAnEmptyModelHasSixZeroRowsLiveAndRebuilt(t *testing.T) {
+	e := newProjEnv(t)
+	e.checkScenario(StatusCounts{}, map[string][]string{
+		"status_counts": {"(cancelled,0)", "(delivered,0)", "(draft,0)", "(paid,0)", "(placed,0)", "(shipped,0)"},
+	})
+}
+
+// A gap fill applies several changes of one order in one transaction. With
+// the rows locked in lifecycle order it cannot deadlock with a concurrent
+// single change; sorted by name it would: tx1 holds draft and placed
+// (draft→placed) and then wants paid (placed→paid), while tx2's placed→paid
+// holds paid ("paid" < "placed") and waits for placed.
+func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
+	e := newProjEnv(t)
+	change := func(from, to order.Status) Change {
+		return Change{Before: order.State{Status: from, Version: 1}, After: order.State{Status: to, Version: 2}}
+	}
+	tx1, err := e.db.Pool.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx1.Rollback(e.ctx) }()
+	if err := (StatusCounts{}).Apply(e.ctx, tx1, change(order.StatusDraft, order.StatusPlaced)); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		done <- pgx.BeginFunc(e.ctx, e.db.Pool, func(tx2 pgx.Tx) error {
+			return StatusCounts{}.Apply(e.ctx, tx2, change(order.StatusPlaced, order.StatusPaid))
+		})
+	}()
+	// Let tx2 reach its lock wait before tx1 goes on.
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := 0; waiting == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the concurrent change never waited for a row lock")
+		}
+		if err := e.db.Owner.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := (StatusCounts{}).Apply(e.ctx, tx1, change(order.StatusPlaced, order.StatusPaid)); err != nil {
+		t.Fatalf("gap fill: %v", err)
+	}
+	if err := tx1.Commit(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("concurrent change: %v", err)
+	}
+	got := e.dump(StatusCounts{})["status_counts"]
+	want := []string{"(cancelled,0)", "(delivered,0)", "(draft,-1)", "(paid,2)", "(placed,-1)", "(shipped,0)"}
+	diffRows(t, "counts", map[string][]string{"status_counts": want}, map[string][]string{"status_counts": got})
+}
