@@ -2,11 +2,13 @@
 -- The application role: it may read and append events, nothing else. The
 -- serving process switches to it (SET ROLE) on every pooled connection.
 -- +goose StatementBegin
+-- Roles are cluster-wide: databases migrated at the same time (tests, or
+-- several services on one server) race to create it, hence the exception.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orderflow_app') THEN
-        CREATE ROLE orderflow_app NOLOGIN;
-    END IF;
+    CREATE ROLE orderflow_app NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 -- +goose StatementEnd
