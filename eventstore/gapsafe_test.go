@@ -15,8 +15,9 @@ import (
 )
 
 // TestReadAllIsGapSafe is the brief's adversarial test: concurrent writers
-// that sleep inside their transactions, multi-stream transactions, aborts and
-// a long-running transaction, while readers tail ReadAll. Every committed
+// that sleep inside their transactions, multi-stream transactions, aborts,
+// bursts of concurrent Appends that group commit coalesces into shared
+// transactions, and a long-running transaction, while readers tail ReadAll. Every committed
 // event must be read exactly once by every reader, never an aborted one, and
 // each stream's versions must arrive consecutive and in order.
 //
@@ -73,7 +74,7 @@ func TestReadAllIsGapSafe(t *testing.T) {
 			for writeCtx.Err() == nil {
 				st := streams[rand.IntN(len(streams))]
 				evs := events(1 + rand.IntN(3))
-				switch mode := (w + rand.IntN(4)) % 4; mode {
+				switch mode := (w + rand.IntN(5)) % 5; mode {
 				case 0: // plain append
 					if _, err := s.Append(ctx, st, eventstore.Any(), evs); err != nil {
 						t.Error(err)
@@ -117,6 +118,21 @@ func TestReadAllIsGapSafe(t *testing.T) {
 						}
 					}
 					record(committed, evs, more)
+				case 4: // a burst of concurrent Appends, coalesced by group commit
+					var bwg sync.WaitGroup
+					for range 2 + rand.IntN(7) {
+						bwg.Add(1)
+						go func() {
+							defer bwg.Done()
+							evs := events(1 + rand.IntN(3))
+							if _, err := s.Append(ctx, streams[rand.IntN(len(streams))], eventstore.Any(), evs); err != nil {
+								t.Error(err)
+								return
+							}
+							record(committed, evs)
+						}()
+					}
+					bwg.Wait()
 				}
 			}
 		}()
@@ -175,6 +191,9 @@ func TestReadAllIsGapSafe(t *testing.T) {
 	if len(committed) < 500 || len(aborted) == 0 {
 		t.Fatalf("too little contention to prove anything: %d committed, %d aborted", len(committed), len(aborted))
 	}
+	if st := s.Stats(); st.Requests < 2*st.Batches {
+		t.Fatalf("Appends were hardly coalesced (%+v): group commit was not exercised", st)
+	}
 	for r, res := range results {
 		counts := map[ulid.ULID]int{}
 		for i, id := range res.ids {
@@ -202,7 +221,9 @@ func TestReadAllIsGapSafe(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d events committed, %d aborted, read exactly once by %d readers", len(committed), len(aborted), readers)
+	st := s.Stats()
+	t.Logf("%d events committed, %d aborted, read exactly once by %d readers; Append: %d requests in %d transactions",
+		len(committed), len(aborted), readers, st.Requests, st.Batches)
 }
 
 var errAbort = errors.New("deliberate abort")

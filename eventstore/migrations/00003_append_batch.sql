@@ -99,7 +99,8 @@ BEGIN
 
     -- 4. Retries: a request whose ids are already stored (on its stream) is
     -- a retry if all are, in the same order (constant version - ordinal),
-    -- else a conflict. One probe of the (stream_id, event_id) index per event.
+    -- else a conflict. One probe of the (stream_id, event_id) index per event
+    -- of an existing stream; a new stream has no ids to find.
     SELECT array_agg(coalesce(f.n, 0) ORDER BY r), array_agg(f.lo ORDER BY r), array_agg(f.hi ORDER BY r),
            array_agg(f.pos ORDER BY r), array_agg(coalesce(f.offs, 0) ORDER BY r)
       INTO f_n, f_lo, f_hi, f_pos, f_offs
@@ -108,6 +109,7 @@ BEGIN
                         max(ev.position) AS pos, count(DISTINCT ev.version - i.ord) AS offs
                    FROM unnest(p_ids, ev_req) WITH ORDINALITY AS i(id, req, ord)
                    JOIN events ev ON ev.stream_id = p_streams[p_req_stream[i.req]] AND ev.event_id = i.id
+                  WHERE cur_ver[p_req_stream[i.req]] > 0
                   GROUP BY i.req) AS f ON f.req = r;
 
     -- 5. Decide each request in order; only arrays are touched here.
