@@ -112,8 +112,13 @@ func (e *env) create(o newOrder) appended {
 	return e.append(id, evs...)
 }
 
-// project runs the order summary projection over every event appended
-// since the last call, as the Kafka consumer would deliver them.
+// projected are the projections project runs: the real ones, so that these
+// tests read what production would.
+var projected = []projections.Projection{projections.OrderSummary{}, projections.CustomerStats{},
+	projections.SalesDaily{}, projections.StatusCounts{}}
+
+// project runs every projection over every event appended since the last
+// call, as the Kafka consumer would deliver them.
 func (e *env) project() {
 	e.t.Helper()
 	ctx := context.Background()
@@ -126,8 +131,10 @@ func (e *env) project() {
 			return
 		}
 		for _, ev := range evs {
-			if err := e.rt.Handle(ctx, projections.OrderSummary{}, 0, ev); err != nil {
-				e.t.Fatal(err)
+			for _, p := range projected {
+				if err := e.rt.Handle(ctx, p, 0, ev); err != nil {
+					e.t.Fatal(err)
+				}
 			}
 			e.projected = ev.Position
 		}
