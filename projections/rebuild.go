@@ -3,7 +3,7 @@ package projections
 import (
 	"context"
 	"encoding/json"
-		"fmt"
+	"fmt"
 	"strings"
 	"time"
 
@@ -43,7 +43,7 @@ type RebuildStats struct {
 	// Undecodable counts orders cut short by an event no code can decode
 	// (the live projector dead-letters the same events).
 	Undecodable int64
-	Load, Total              time.Duration
+	Load, Total time.Duration
 }
 
 // rebuildChunk is how many orders are folded between COPYs: bounded memory.

@@ -24,6 +24,8 @@ func subcommands() []command {
 		{"serve", "serve the platform (roles: api, relay, projector, hub)", runServe},
 		{"migrate", "apply or inspect database migrations (up, status)", runMigrate},
 		{"events", "event store administration (partitions)", runEvents},
+		{"kafka", "run the embedded Kafka broker on its own", runKafka},
+		{"projections", "projection status and rebuilds", runProjections},
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/relay"
 )
 
 // migrationSets lists every package's schema, in dependency order.
@@ -17,6 +19,8 @@ func migrationSets() []migrate.Set {
 	return []migrate.Set{
 		{Name: "eventstore", FS: eventstore.Migrations()},
 		{Name: "commands", FS: commands.Migrations()},
+		{Name: "relay", FS: relay.Migrations()},
+		{Name: "projections", FS: projections.Migrations()},
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/commands"
@@ -23,12 +26,16 @@ import (
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
+	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/projector"
+	"github.com/orderflow/orderflow/streams/relay"
 )
 
 var allRoles = []string{"api", "relay", "projector", "hub"}
 
 type serveConfig struct {
 	common
+	kafka           kafkaConfig
 	httpAddr        string
 	roles           string
 	migrate         bool
@@ -44,6 +51,7 @@ func runServe(ctx context.Context, args []string) error {
 	var c serveConfig
 	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket).")
 	c.register(f)
+	c.kafka.register(f)
 	f.string(&c.httpAddr, "http-addr", "ORDERFLOW_HTTP_ADDR", ":8080", "HTTP listen address")
 	f.string(&c.roles, "roles", "ORDERFLOW_ROLES", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	f.bool(&c.migrate, "migrate", "ORDERFLOW_MIGRATE", true, "apply pending migrations at start")
@@ -51,6 +59,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
 	if err := f.parse(args, func() {
 		c.validate(f)
+		c.kafka.validate(f)
 		for _, r := range strings.Split(c.roles, ",") {
 			f.check(!slices.Contains(allRoles, r), "ORDERFLOW_ROLES: unknown role %q (want some of %s)", r, strings.Join(allRoles, ", "))
 		}
@@ -84,6 +93,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		return err
 	}
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := health.New()
 	checks.Add("postgres", func(ctx context.Context) (string, error) { return "", pool.Ping(ctx) })
 	checks.Add("migrations", migrationsCheck(c.databaseURL))
@@ -91,6 +102,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.HandleFunc("GET /readyz", checks.Readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
 	registry := order.NewRegistry()
 	if c.hasRole("api") {
@@ -99,11 +111,67 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
+	needKafka := c.hasRole("relay") || c.hasRole("projector") || c.hasRole("hub")
+	if needKafka {
+		kcfg, closeBroker, err := c.kafka.connect(log)
+		if err != nil {
+			return err
+		}
+		defer closeBroker()
+		if err := c.kafka.ensureTopics(ctx, kcfg, log); err != nil {
+			// Commands never need Kafka: keep serving, the relay retries.
+			log.Error("could not create Kafka topics; the relay and consumers will retry", "err", err)
+		}
+		if c.hasRole("relay") {
+			rl, err := relay.New(relay.Config{
+				DatabaseURL: c.databaseURL, Pool: pool, Kafka: kcfg, Topic: c.kafka.topic,
+				Partitions: c.kafka.partitions, Registerer: reg, Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			checks.Add("relay", relayCheck(rl))
+			g.Go(func() error { return rl.Run(ctx) })
+		}
+		if c.hasRole("projector") {
+			rt, err := projections.NewRuntime(pool, store, registry, reg, log)
+			if err != nil {
+				return err
+			}
+			g.Go(func() error {
+				return projector.Run(ctx, projector.Config{
+					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions,
+					Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
+					OnState: func(ctx context.Context, name, state, detail string) {
+						if err := projections.SetState(ctx, pool, name, state, detail); err != nil {
+							log.Error("recording projection state", "projection", name, "err", err)
+						}
+					},
+				})
+			})
+		}
+	}
 	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 	g.Go(func() error { return expireKeys(ctx, pool, log) })
 	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, mux), log) })
 	log.Info("orderflow serving", "http", c.httpAddr, "roles", c.roles)
 	return g.Wait()
+}
+
+// relayCheck is ready while this process is a follower or a leader that
+// reaches Kafka; a leader cut off from Kafka is reported, with since when.
+// Commands keep succeeding meanwhile: the detail is for operators.
+func relayCheck(rl *relay.Relay) health.Check {
+	return func(context.Context) (string, error) {
+		st := rl.Status()
+		if !st.Leader {
+			return "follower", nil
+		}
+		if !st.KafkaUp && !st.KafkaSince.IsZero() {
+			return "", fmt.Errorf("leader, Kafka unreachable since %s: %s", st.KafkaSince.UTC().Format(time.RFC3339), st.LastError)
+		}
+		return fmt.Sprintf("leader, checkpoint %d, lag %d events", st.Checkpoint, st.LagEvents), nil
+	}
 }
 
 // serveHTTP runs the server until ctx ends, then drains for up to the

@@ -27,12 +27,12 @@ import (
 
 // Config configures a projector.
 type Config struct {
-	Kafka       kafka.Config
-	Topic       string // the events topic
-	DLQTopic    string // default kafka.DefaultDLQTopic
+	Kafka    kafka.Config
+	Topic    string // the events topic
+	DLQTopic string // default kafka.DefaultDLQTopic
 	// Partitions of the events topic if the projector has to create it
 	// (the relay may not have yet). Default 12.
-	Partitions int
+	Partitions  int
 	Runtime     *projections.Runtime
 	Projections []projections.Projection
 	// GroupPrefix prefixes consumer group ids. Default "orderflow.projection.".

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/order"
+	"github.com/orderflow/orderflow/projections"
+)
+
+const projectionsUsage = `Usage: orderflow projections <subcommand> [flags]
+
+  status                 position, lag and state of every projection (--json for machines)
+  rebuild <name|all>     rebuild from the event store into shadow tables, then swap atomically;
+                         queries keep being served from the old tables until the swap.
+                         Safe to interrupt and run again.`
+
+func runProjections(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, projectionsUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	switch args[0] {
+	case "status":
+		return runProjectionsStatus(ctx, args[1:])
+	case "rebuild":
+		return runRebuild(ctx, args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "orderflow projections: unknown subcommand %q\n\n%s\n", args[0], projectionsUsage)
+	return errUsage
+}
+
+func runProjectionsStatus(ctx context.Context, args []string) error {
+	var (
+		c      common
+		asJSON bool
+	)
+	f := newFlags("projections status", "Shows each projection's position, lag and state.")
+	c.register(f)
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	if err := f.parse(args, func() { c.validate(f) }); err != nil {
+		return err
+	}
+	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	sts, err := projections.Statuses(ctx, pool, eventstore.New(pool), projections.All(), time.Now())
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(sts)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROJECTION\tSTATE\tPOSITION\tLAG EVENTS\tLAG SECONDS\tDETAIL")
+	for _, s := range sts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%s\n", s.Name, s.State, s.Position, s.LagEvents, s.LagSeconds, s.Detail)
+	}
+	return tw.Flush()
+}
+
+func runRebuild(ctx context.Context, args []string) error {
+	var c common
+	f := newFlags("projections rebuild <name|all>", "Rebuilds projections from the event store (not from Kafka).")
+	c.register(f)
+	var names []string
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		names, args = []string{args[0]}, args[1:]
+	}
+	var chosen []projections.Projection
+	if err := f.parse(args, func() {
+		c.validate(f)
+		f.check(len(names) == 0, "name a projection or all")
+		for _, p := range projections.All() {
+			if len(names) > 0 && (names[0] == "all" || names[0] == p.Name()) {
+				chosen = append(chosen, p)
+			}
+		}
+		if len(names) > 0 && len(chosen) == 0 {
+			all := []string{}
+			for _, p := range projections.All() {
+				all = append(all, p.Name())
+			}
+			f.check(true, "unknown projection %q (want one of %v or all)", names[0], all)
+		}
+	}); err != nil {
+		return err
+	}
+	log := c.logger(os.Stderr)
+	owner, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 4, KeepOwnerRole: true, ApplicationName: "orderflow rebuild"})
+	if err != nil {
+		return err
+	}
+	defer owner.Close()
+	app, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 4, ApplicationName: "orderflow rebuild"})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	store := eventstore.New(app)
+	rt, err := projections.NewRuntime(app, store, order.NewRegistry(), nil, log)
+	if err != nil {
+		return err
+	}
+	tty := isatty.IsTerminal(os.Stderr.Fd())
+	for _, p := range chosen {
+		var progress func(done, total int64)
+		if tty {
+			progress = func(done, total int64) {
+				fmt.Fprintf(os.Stderr, "\r%s: %s", p.Name(), bar(done, total))
+			}
+		}
+		st, err := rt.Rebuild(ctx, owner, p, progress)
+		if tty {
+			fmt.Fprintln(os.Stderr)
+		}
+		if err != nil {
+			return err
+		}
+		rate := float64(st.Events) / st.Load.Seconds()
+		fmt.Printf("%s: %d orders, %d events loaded in %s (%.0f events/s), %d caught up, swapped after %s%s\n",
+			p.Name(), st.Orders, st.Events, st.Load.Round(time.Millisecond), rate, st.CaughtUp, st.Total.Round(time.Millisecond),
+			undecodable(st.Undecodable))
+	}
+	return nil
+}
+
+func undecodable(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d orders stop at an undecodable event (see the DLQ)", n)
+}
+
+// bar renders a progress bar for done of total.
+func bar(done, total int64) string {
+	const width = 30
+	if total <= 0 {
+		total = 1
+	}
+	frac := min(float64(done)/float64(total), 1)
+	n := int(frac * width)
+	b := make([]byte, width)
+	for i := range b {
+		if i < n {
+			b[i] = '#'
+		} else {
+			b[i] = '.'
+		}
+	}
+	return fmt.Sprintf("[%s] %3.0f%%", b, frac*100)
+}
