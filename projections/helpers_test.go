@@ -227,6 +227,22 @@ func (e *projEnv) deliverLive(p Projection, evs []eventstore.RecordedEvent, part
 	}
 }
 
+// awaitLockWait returns once some session of the test database waits for a
+// lock, so a test can order two transactions deterministically.
+func (e *projEnv) awaitLockWait() {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for waiting := 0; waiting == 0; {
+		if time.Now().After(deadline) {
+			e.t.Fatal("no session ever waited for a lock")
+		}
+		if err := e.db.Owner.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 // counter returns the value of a runtime counter summed over its labels.
 func (e *projEnv) counter(name string) float64 {
 	e.t.Helper()

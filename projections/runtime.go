@@ -72,6 +72,14 @@ func (r *Runtime) apply(ctx context.Context, tx pgx.Tx, p Projection, partition 
 		state   order.State
 	)
 	id := pgtype.UUID{Bytes: ev.StreamID, Valid: true}
+	// An order's first delivery has no row to lock: create it (version 0,
+	// rolled back with the transaction on failure) so that a concurrent
+	// first delivery waits on it and then sees the applied version, instead
+	// of also finding no row and applying the same events again.
+	if _, err := tx.Exec(ctx, `INSERT INTO `+versionsTable(p)+` (stream_id, version, state) VALUES ($1, 0, '{}')
+		ON CONFLICT (stream_id) DO NOTHING`, id); err != nil {
+		return res, fmt.Errorf("create version row: %w", err)
+	}
 	err := tx.QueryRow(ctx, `SELECT version, state FROM `+versionsTable(p)+` WHERE stream_id = $1 FOR UPDATE`, id).Scan(&current, &raw)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

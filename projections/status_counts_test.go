@@ -1,11 +1,14 @@
 package projections
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/oklog/ulid/v2"
 
+	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -55,17 +58,7 @@ func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
 			return StatusCounts{}.Apply(e.ctx, tx2, change(order.StatusPlaced, order.StatusPaid))
 		})
 	}()
-	// Let tx2 reach its lock wait before tx1 goes on.
-	deadline := time.Now().Add(10 * time.Second)
-	for waiting := 0; waiting == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the concurrent change never waited for a row lock")
-		}
-		if err := e.db.Owner.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.awaitLockWait() // tx2 waits before tx1 goes on
 
 	if err := (StatusCounts{}).Apply(e.ctx, tx1, change(order.StatusPlaced, order.StatusPaid)); err != nil {
 		t.Fatalf("gap fill: %v", err)
@@ -79,4 +72,35 @@ func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
 	got := e.dump(StatusCounts{})["status_counts"]
 	want := []string{"(cancelled,0)", "(delivered,0)", "(draft,-1)", "(paid,2)", "(placed,-1)", "(shipped,0)"}
 	diffRows(t, "counts", map[string][]string{"status_counts": want}, map[string][]string{"status_counts": got})
+}
+
+// Two deliveries of an order's first event at once (a rebalance can briefly
+// give a partition to two consumers) must count the order once. There is no
+// versions row to lock yet, so the runtime must create one first.
+func TestStatusCountsConcurrentFirstDeliveriesCountOnce(t *testing.T) {
+	e := newProjEnv(t)
+	id, st := ulid.Make(), order.State{}
+	e.decide(&st, id, commands.CreateOrder{OrderID: id, CustomerID: "alice", Currency: "EUR"}, time.Now())
+	ev := e.readAll(0)[0]
+
+	tx1, err := e.db.Pool.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx1.Rollback(e.ctx) }()
+	if _, err := e.rt.apply(e.ctx, tx1, StatusCounts{}, 0, ev); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.rt.Handle(e.ctx, StatusCounts{}, 1, ev) }()
+	e.awaitLockWait()
+	if err := tx1.Commit(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.dump(StatusCounts{})["status_counts"]; !slices.Contains(got, "(draft,1)") {
+		t.Fatalf("status_counts = %v, want draft counted once", got)
+	}
 }
