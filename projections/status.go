@@ -75,5 +75,5 @@ func SetState(ctx context.Context, pool *pgxpool.Pool, name, state, detail strin
 
 // All returns every projection, in the order they are listed to operators.
 func All() []Projection {
-	return []Projection{OrderSummary{}}
+	return []Projection{OrderSummary{}, CustomerStats{}, SalesDaily{}, StatusCounts{}}
 }
