@@ -23,6 +23,7 @@ import (
 	"github.com/orderflow/orderflow/internal/health"
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/migrate"
+	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
@@ -110,6 +111,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		commands.NewAPI(svc).Register(mux)
 	}
 
+	var rl *relay.Relay
 	g, ctx := errgroup.WithContext(ctx)
 	needKafka := c.hasRole("relay") || c.hasRole("projector") || c.hasRole("hub")
 	if needKafka {
@@ -123,7 +125,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			log.Error("could not create Kafka topics; the relay and consumers will retry", "err", err)
 		}
 		if c.hasRole("relay") {
-			rl, err := relay.New(relay.Config{
+			rl, err = relay.New(relay.Config{
 				DatabaseURL: c.databaseURL, Pool: pool, Kafka: kcfg, Topic: c.kafka.topic,
 				Partitions: c.kafka.partitions, Registerer: reg, Logger: log,
 			})
@@ -151,6 +153,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			})
 		}
 	}
+	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
 	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 	g.Go(func() error { return expireKeys(ctx, pool, log) })
 	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, mux), log) })
