@@ -69,8 +69,10 @@ func (s *Store) Stats() CommitStats {
 	return CommitStats{Batches: s.gc.batches.Load(), Requests: s.gc.requests.Load(), Events: s.gc.events.Load()}
 }
 
-// committer is group commit. Goroutines: at most one, the worker, which
-// exists only while there is work: Append starts it when none runs, and it
+// committer is group commit. Goroutines: at most one batch runs at a time,
+// in the goroutine of an Append that found the committer idle (the leader:
+// it runs one batch, which holds its own request) or, when more requests
+// queued meanwhile, in one worker goroutine that the leader starts and that
 // exits when it finds the queue empty. So a store needs no Run or Close, and
 // no goroutine outlives the last Append.
 //
@@ -118,9 +120,11 @@ func (c *committer) append(ctx context.Context, req encoded) (AppendResult, erro
 	c.mu.Lock()
 	if !c.running {
 		c.running = true
-		go c.work()
+		c.mu.Unlock()
+		c.lead()
+	} else {
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	select {
 	case r := <-p.done:
 		return r.AppendResult, r.Err
@@ -129,6 +133,23 @@ func (c *committer) append(ctx context.Context, req encoded) (AppendResult, erro
 		// the same event IDs, which is safe.
 		return AppendResult{}, fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())
 	}
+}
+
+// lead runs one batch in the goroutine of the Append that found the
+// committer idle, which holds that Append's own request: a lone writer pays
+// no goroutine hand-off. If more requests queued meanwhile, a worker takes
+// over, so this caller returns after one batch.
+func (c *committer) lead() {
+	if ps := c.take(make([]*pending, 0, 8)); len(ps) > 0 {
+		c.commit(ps)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.running = false
+		return
+	}
+	go c.work()
 }
 
 func (c *committer) work() {

@@ -13,9 +13,24 @@
 // visible in increasing order: a reader that has seen position P will never
 // later see an event below P. ReadAll(after P) is therefore gap-safe with a
 // plain "position > P" and needs no xid snapshot arithmetic, no long-running
-// transaction hazard and no reset after a logical restore. The price is that
-// commits serialize on that lock; group commit (many appends in one
-// transaction, see AppendBatch) amortizes it. See DESIGN.md.
+// transaction hazard and no reset after a logical restore.
+//
+// Group commit. The price of that lock is that commits serialize on it, and
+// handing it from backend to backend costs more than a commit. So Append does
+// not run its own transaction: concurrent Appends are queued and one worker
+// goroutine runs everything queued as one call of events_append_batch — one
+// statement, one transaction, one WAL flush and one hand-over of the global
+// lock for up to 256 appends — while the next batch queues ("natural
+// batching": no timer, no latency added when idle). Each append is decided on
+// its own, in arrival order, against the versions the earlier ones left, and
+// gets its own result: appended, replayed (a retry with the same event IDs),
+// or an error that fails it alone. The queue is bounded; when it is full,
+// Append blocks until there is room or its ctx ends. The worker exists only
+// while there is work, so a Store needs no Run or Close. AppendBatch uses
+// the same statement for one caller's requests; AppendTx appends inside the
+// caller's transaction (events_append) and holds the global lock to its
+// commit. DESIGN.md has the goroutines, lock order, ordering argument and
+// the measured figures.
 //
 // Append-only is enforced by the database: triggers reject UPDATE, DELETE and
 // TRUNCATE for every role, and the application role is granted only SELECT
