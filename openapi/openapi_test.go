@@ -11,6 +11,7 @@ import (
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/openapi/openapitest"
+	"github.com/orderflow/orderflow/queries"
 )
 
 func TestSpecLoadsAndValidates(t *testing.T) {
@@ -44,6 +45,7 @@ func servedRoutes() []string {
 	rec.HandleFunc("GET /readyz", nil)
 	rec.HandleFunc("GET /v1/openapi.yaml", nil)
 	commands.NewAPI(commands.NewService(nil, nil, nil, time.Now)).Register(rec)
+	queries.NewAPI(nil, nil, nil, queries.Options{}).Register(rec)
 	return rec.patterns
 }
 
