@@ -13,6 +13,7 @@ import (
 
 const eventsUsage = `Usage: orderflow events <subcommand> [flags]
 
+  export [flags]             write events in global order as NDJSON or CSV (see export --help)
   partitions                 list the event table's monthly partitions
   detach --before YYYY-MM    detach (not drop) partitions of months before YYYY-MM, for archiving`
 
@@ -25,6 +26,8 @@ func runEvents(ctx context.Context, args []string) error {
 		return nil
 	}
 	switch args[0] {
+	case "export":
+		return runExport(ctx, args[1:])
 	case "partitions":
 		return runPartitions(ctx, args[1:])
 	case "detach":
