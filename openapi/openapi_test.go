@@ -44,6 +44,8 @@ func servedRoutes() []string {
 	rec.HandleFunc("GET /healthz", nil)
 	rec.HandleFunc("GET /readyz", nil)
 	rec.HandleFunc("GET /v1/openapi.yaml", nil)
+	rec.HandleFunc("GET /metrics", nil)
+	rec.HandleFunc("GET /v1/projections", nil)
 	commands.NewAPI(commands.NewService(nil, nil, nil, time.Now)).Register(rec)
 	queries.NewAPI(nil, nil, nil, queries.Options{}).Register(rec)
 	return rec.patterns

@@ -28,6 +28,7 @@ import (
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/queries"
 	"github.com/orderflow/orderflow/streams/projector"
 	"github.com/orderflow/orderflow/streams/relay"
 )
@@ -109,6 +110,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	if c.hasRole("api") {
 		svc := commands.NewService(pool, store, registry, time.Now)
 		commands.NewAPI(svc).Register(mux)
+		queries.NewAPI(pool, store, registry, queries.Options{}).Register(mux)
 	}
 
 	var rl *relay.Relay
