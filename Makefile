@@ -16,7 +16,7 @@ BENCH ?= .
 BENCHTIME ?= 1s
 PGSCRIPT := scripts/postgres.sh
 
-.PHONY: help build run test vet lint bench clean pg-up pg-down pg-status race-toolchain
+.PHONY: help build run test vet lint bench clean pg-up pg-down pg-status race-toolchain kcat
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -31,7 +31,7 @@ run: build pg-up ## build, ensure PostgreSQL, serve every role
 	DATABASE_URL="$$($(PGSCRIPT) url)" exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
-test: race-toolchain pg-up ## go vet, lint, then every test with -race against PostgreSQL
+test: race-toolchain kcat pg-up ## go vet, lint, then every test with -race against PostgreSQL
 	DATABASE_URL="$$($(PGSCRIPT) url)"; export DATABASE_URL; \
 	$(GO) vet ./...; \
 	scripts/lint.sh; \
@@ -69,6 +69,19 @@ race-toolchain:
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends gcc libc6-dev </dev/null; \
 		else \
 			echo "make: go test -race needs cgo and a C compiler ($$cc not found): apt-get install gcc libc6-dev" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+# The relay's tests run the README's kcat example against a real broker.
+kcat:
+	@if ! command -v kcat >/dev/null 2>&1; then \
+		if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
+			echo "make: installing kcat with apt-get (the README's Kafka example is tested)" >&2; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 </dev/null; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends kcat </dev/null; \
+		else \
+			echo "make: the tests need kcat: apt-get install kcat" >&2; \
 			exit 1; \
 		fi; \
 	fi
