@@ -63,21 +63,21 @@ type Outcome struct {
 	Replayed bool   `json:"-"`
 }
 
-// PreconditionFailedError: If-Match named a version that is not current.
+// PreconditionFailedError means If-Match named a version that is not current.
 type PreconditionFailedError struct{ Current int64 }
 
 func (e *PreconditionFailedError) Error() string {
 	return fmt.Sprintf("order is at version %d", e.Current)
 }
 
-// ConflictError: concurrent writers kept winning; the client may retry.
+// ConflictError means concurrent writers kept winning; the client may retry.
 type ConflictError struct{ Current int64 }
 
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("order changed concurrently (now at version %d)", e.Current)
 }
 
-// ErrIdempotencyKeyReused: the key was first used for another request.
+// ErrIdempotencyKeyReused means the key was first used for another request.
 var ErrIdempotencyKeyReused = errors.New("idempotency key already used for a different request")
 
 // Execute runs a command. Validation errors, rule violations and every other

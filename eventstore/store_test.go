@@ -218,13 +218,16 @@ func TestStreamsInDifferentMonthlyPartitions(t *testing.T) {
 		{ID: ulid.MustNew(ulid.Timestamp(past.AddDate(0, 1, 0)), ulid.DefaultEntropy()), Type: "test"},
 		newStream(),
 	}
-	var positions []int64
+	var last int64
 	for _, st := range streams {
 		res, err := s.Append(ctx, st, eventstore.NoStream(), events(2))
 		if err != nil {
 			t.Fatal(err)
 		}
-		positions = append(positions, res.Position)
+		if res.Position <= last {
+			t.Fatalf("position %d after %d: positions must grow across partitions", res.Position, last)
+		}
+		last = res.Position
 		got, err := s.ReadStream(ctx, st, 1, 10)
 		if err != nil || len(got) != 2 || got[0].StreamID != st.ID {
 			t.Fatalf("read back %s: %v %v", st.ID, len(got), err)
