@@ -31,6 +31,7 @@ import (
 	"github.com/orderflow/orderflow/queries"
 	"github.com/orderflow/orderflow/streams/projector"
 	"github.com/orderflow/orderflow/streams/relay"
+	"github.com/orderflow/orderflow/web"
 )
 
 var allRoles = []string{"api", "relay", "projector", "hub"}
@@ -106,6 +107,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", checks.Readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
+	mux.Handle("GET /{$}", web.Handler())
+	mux.Handle("GET /assets/", web.Handler())
 	registry := order.NewRegistry()
 	if c.hasRole("api") {
 		svc := commands.NewService(pool, store, registry, time.Now)
