@@ -26,6 +26,7 @@ func subcommands() []command {
 		{"events", "event store administration (partitions)", runEvents},
 		{"kafka", "run the embedded Kafka broker on its own", runKafka},
 		{"projections", "projection status and rebuilds", runProjections},
+		{"bench", "benchmarks on a scratch database (seed, rebuild, queries)", runBench},
 	}
 }
 

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+const benchUsage = `Usage: orderflow bench <subcommand> [flags]
+
+  seed      load N realistic orders' events with COPY, against a plain COPY of the same rows
+  rebuild   rebuild every projection from the store, against a plain COPY of the event rows
+  queries   drive the query API over HTTP with concurrent clients; p50/p95/p99 per workload
+
+Run them in that order on a fresh, migrated database (not a production one:
+seed writes orders that never happened). Each prints its configuration, the
+server's version and shared_buffers, and a summary table.`
+
+func runBench(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, benchUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	switch args[0] {
+	case "seed":
+		return runBenchSeed(ctx, args[1:])
+	case "rebuild":
+		return runBenchRebuild(ctx, args[1:])
+	case "queries":
+		return runBenchQueries(ctx, args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "orderflow bench: unknown subcommand %q\n\n%s\n", args[0], benchUsage)
+	return errUsage
+}
+
+// serverInfo is the part of a benchmark's configuration that is the
+// machine's: PostgreSQL version and memory, cores.
+func serverInfo(ctx context.Context, db *pgxpool.Pool) (string, error) {
+	var version, sharedBuffers, maxConns, database string
+	err := db.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('shared_buffers'),
+		current_setting('max_connections'), current_database()`).Scan(&version, &sharedBuffers, &maxConns, &database)
+	if err != nil {
+		return "", fmt.Errorf("server settings: %w", err)
+	}
+	return fmt.Sprintf("PostgreSQL %s (database %s), shared_buffers %s, max_connections %s; client %d CPUs, GOMAXPROCS %d, %s",
+		version, database, sharedBuffers, maxConns, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version()), nil
+}
+
+// rate is n per second of d.
+func rate(n int64, d float64) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d
+}
