@@ -1,0 +1,400 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/orderflow/orderflow/eventstore"
+)
+
+// closeGrace is how long the writer waits, after its close frame, for the
+// client's close frame before it closes the socket (so that the client reads
+// the close frame instead of a reset).
+const closeGrace = time.Second
+
+// conn is one WebSocket connection: gorilla's reader + writer pair.
+type conn struct {
+	h    *Hub
+	ws   *websocket.Conn
+	send chan *websocket.PreparedMessage // SendQueue frames; full → 4008 (see DefaultSendQueue)
+	// drained has room for one signal: the writer wrote a frame. A reader
+	// pushing recovery history waits on it.
+	drained    chan struct{}
+	readerDone chan struct{}
+
+	ctx    context.Context // done when the connection is closing
+	cancel context.CancelFunc
+	once   sync.Once
+	code   int    // close code for the writer, set once before cancel
+	reason string // close reason
+
+	// Guarded by Hub.mu.
+	subs      map[string]*subscription
+	idleSince time.Time
+
+	bad int // bad frames so far; reader goroutine only
+}
+
+func newConn(h *Hub, ws *websocket.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		h: h, ws: ws, ctx: ctx, cancel: cancel,
+		send:       make(chan *websocket.PreparedMessage, h.cfg.SendQueue),
+		drained:    make(chan struct{}, 1),
+		readerDone: make(chan struct{}),
+		subs:       make(map[string]*subscription),
+		idleSince:  time.Now(),
+	}
+}
+
+// kill starts closing the connection; the writer sends code (0: no close
+// frame) and closes the socket. Only the first call counts; it reports
+// whether it was the first.
+func (c *conn) kill(code int, reason string) bool {
+	first := false
+	c.once.Do(func() {
+		c.code, c.reason, first = code, reason, true
+		c.cancel()
+	})
+	return first
+}
+
+// enqueue queues a frame without blocking; false means the queue is full.
+func (c *conn) enqueue(pm *websocket.PreparedMessage) bool {
+	select {
+	case c.send <- pm:
+		return true
+	default:
+		return false
+	}
+}
+
+// reply queues a frame of the reader's own (error, subscribed).
+func (c *conn) reply(pm *websocket.PreparedMessage) {
+	if !c.enqueue(pm) {
+		c.h.slow(c)
+	}
+}
+
+// pushHistory queues a recovered frame, waiting while the queue is ¾ full
+// so that live frames of other channels keep room. Only the reader calls
+// it; it blocks nobody else.
+func (c *conn) pushHistory(pm *websocket.PreparedMessage) error {
+	limit := c.h.cfg.SendQueue * 3 / 4
+	for len(c.send) >= limit {
+		select {
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-c.drained:
+		case <-time.After(10 * time.Millisecond): // drained has one slot; re-check anyway
+		}
+	}
+	if !c.enqueue(pm) {
+		return fmt.Errorf("send queue full")
+	}
+	return nil
+}
+
+func (c *conn) writeLoop() {
+	cfg := &c.h.cfg
+	ping := time.NewTicker(cfg.PingPeriod)
+	defer func() {
+		ping.Stop()
+		_ = c.ws.Close() // unblocks the reader
+		c.h.wg.Done()
+	}()
+	for {
+		select { // a pending close wins over queued frames
+		case <-c.ctx.Done():
+			c.writeClose()
+			return
+		default:
+		}
+		select {
+		case <-c.ctx.Done():
+			c.writeClose()
+			return
+		case pm := <-c.send:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+			if err := c.ws.WritePreparedMessage(pm); err != nil {
+				c.kill(0, "")
+				return
+			}
+			c.h.m.framesSent.Inc()
+			select {
+			case c.drained <- struct{}{}:
+			default:
+			}
+		case <-ping.C:
+			c.h.mu.Lock()
+			idle := len(c.subs) == 0 && time.Since(c.idleSince) >= cfg.IdleTimeout
+			c.h.mu.Unlock()
+			if idle {
+				c.kill(CloseIdle, ReasonIdle)
+				continue
+			}
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
+				c.kill(0, "")
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) writeClose() {
+	if c.code == 0 {
+		return
+	}
+	msg := websocket.FormatCloseMessage(c.code, c.reason)
+	if c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.h.cfg.WriteWait)) != nil {
+		return
+	}
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select { // the reader ends on the client's close frame
+	case <-c.readerDone:
+	case <-t.C:
+	}
+}
+
+func (c *conn) readLoop() {
+	cfg := &c.h.cfg
+	defer func() {
+		c.h.unregister(c)
+		close(c.readerDone)
+		c.h.wg.Done()
+	}()
+	c.ws.SetReadLimit(cfg.MaxFrameSize)
+	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
+	for {
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			// Closed by the client, by the writer, dead (no pong within
+			// PongWait) or a frame above MaxFrameSize (gorilla sent 1009).
+			c.kill(0, "")
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		if typ != websocket.TextMessage {
+			c.fail(CodeMalformed, "frames are JSON text frames", "")
+		} else {
+			c.handle(data)
+		}
+		if c.bad >= cfg.MaxBadFrames {
+			c.kill(ClosePolicy, ReasonPolicy)
+			return
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// fail answers a bad client frame; MaxBadFrames of them close the
+// connection with 1008.
+func (c *conn) fail(code, msg, channel string) {
+	c.bad++
+	c.reply(errorMessage(code, msg, channel))
+}
+
+func (c *conn) handle(data []byte) {
+	f, err := decodeClientFrame(data)
+	if err != nil {
+		c.fail(CodeMalformed, "want a JSON object {\"type\",\"channel\",\"since\"?}: "+err.Error(), "")
+		return
+	}
+	switch f.Type {
+	case TypeSubscribe:
+		c.subscribe(f)
+	case TypeUnsubscribe:
+		c.unsubscribe(f)
+	default:
+		c.fail(CodeUnknownType, fmt.Sprintf("type %q: want %q or %q", f.Type, TypeSubscribe, TypeUnsubscribe), f.Channel)
+	}
+}
+
+func (c *conn) unsubscribe(f clientFrame) {
+	h := c.h
+	h.mu.Lock()
+	sub := c.subs[f.Channel]
+	if sub != nil {
+		h.removeSubLocked(sub)
+	}
+	h.mu.Unlock()
+	if sub == nil {
+		c.fail(CodeNotSubscribed, "not subscribed to this channel", f.Channel)
+	}
+}
+
+func (c *conn) subscribe(f clientFrame) {
+	h := c.h
+	cn, err := parseChannel(f.Channel)
+	if err != nil {
+		c.fail(CodeBadChannel, err.Error(), f.Channel)
+		return
+	}
+	if f.Since != nil && *f.Since < 0 {
+		c.fail(CodeBadPosition, "since must be ≥ 0", f.Channel)
+		return
+	}
+
+	h.mu.Lock()
+	if c.subs[cn.name] != nil {
+		h.mu.Unlock()
+		c.fail(CodeAlreadySubscribed, "already subscribed to this channel", cn.name)
+		return
+	}
+	if len(c.subs) >= h.cfg.MaxSubscriptions {
+		h.mu.Unlock()
+		c.fail(CodeTooManySubs, fmt.Sprintf("at most %d subscriptions per connection", h.cfg.MaxSubscriptions), cn.name)
+		return
+	}
+	ch := h.channels[cn.name]
+	if ch == nil {
+		ch = &channel{cn: cn, subs: make(map[*subscription]struct{})}
+		h.channels[cn.name] = ch
+	}
+	sub := &subscription{c: c, ch: ch, recovering: true}
+	ch.subs[sub] = struct{}{}
+	c.subs[cn.name] = sub
+	head := h.head
+	h.mu.Unlock()
+	h.m.subscriptions.Inc()
+	if cn.kind == kindCustomer {
+		h.customerSubs.Add(1)
+	}
+
+	pos, recovered, err := c.recover(cn, f.Since, head)
+	if err != nil {
+		h.mu.Lock()
+		if c.subs[cn.name] == sub {
+			h.removeSubLocked(sub)
+		}
+		h.mu.Unlock()
+		if c.ctx.Err() == nil {
+			h.log.Warn("hub: recovery failed", "channel", cn.name, "err", err)
+			c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", cn.name))
+		}
+		return
+	}
+	if f.Since != nil {
+		h.m.recoveries.WithLabelValues(fmt.Sprint(recovered)).Inc()
+	}
+
+	// Leave room for subscribed + the live buffer (≤ SendQueue/2).
+	for len(c.send) > h.cfg.SendQueue/4 {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.drained:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.subs[cn.name] != sub { // the connection closed meanwhile
+		return
+	}
+	sub.last = pos
+	ok := c.enqueue(subscribedMessage(cn.name, pos, recovered))
+	for _, p := range sub.pending {
+		if ok && p.pos > sub.last {
+			sub.last = p.pos
+			ok = c.enqueue(p.pm)
+		}
+	}
+	sub.pending, sub.recovering = nil, false
+	if !ok {
+		h.slow(c)
+	}
+}
+
+// recover queues the channel's events in (since, head] (read from the
+// store) and returns the subscription's position and whether it recovered.
+// head is the hub's position when the subscription was registered; live
+// events above it are buffered meanwhile.
+func (c *conn) recover(cn channelName, since *int64, head int64) (int64, bool, error) {
+	h, ctx := c.h, c.ctx
+	switch cn.kind {
+	case kindOrder:
+		// Versions are always recoverable: an order's stream is read
+		// whole. Without since, only the version as of head is needed.
+		from, have := int64(1), int64(0)
+		if since != nil {
+			from, have = *since+1, *since
+		}
+		last := int64(0)
+	read:
+		for {
+			evs, err := h.cfg.Store.ReadStream(ctx, eventstore.Stream{ID: cn.order}, from, fillPage)
+			if err != nil {
+				return 0, false, err
+			}
+			for _, e := range evs {
+				if e.Position > head {
+					break read // live: it is or will be in the buffer
+				}
+				last = e.Version
+				if since != nil {
+					if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+						return 0, false, err
+					}
+				}
+			}
+			if len(evs) < fillPage {
+				break
+			}
+			from = evs[len(evs)-1].Version + 1
+		}
+		return max(last, have), since != nil, nil
+
+	default: // orders, customer:<id>: global positions
+		if since == nil {
+			return head, false, nil
+		}
+		if *since >= head { // the client is as far as this node, or further (it came from a node ahead)
+			return *since, true, nil
+		}
+		if head-*since > h.cfg.RecoveryWindow {
+			return head, false, nil
+		}
+		customer := ""
+		if cn.kind == kindCustomer {
+			customer = cn.name[len(prefixCustomer):]
+		}
+		for cursor := *since; cursor < head; {
+			limit := int(min(head-cursor, fillPage))
+			evs, err := h.cfg.Store.ReadAll(ctx, cursor, limit)
+			if err != nil {
+				return 0, false, err
+			}
+			for _, e := range evs {
+				if e.Position > head {
+					return head, true, nil
+				}
+				cursor = e.Position
+				if customer != "" {
+					cid, err := h.cust.of(ctx, e)
+					if err != nil {
+						return 0, false, err
+					}
+					if cid != customer {
+						continue
+					}
+				}
+				if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+					return 0, false, err
+				}
+			}
+			if len(evs) < limit {
+				break
+			}
+		}
+		return head, true, nil
+	}
+}

@@ -1,0 +1,74 @@
+// Package hub serves the event log to dashboards over WebSocket: live events
+// from Kafka, catch-up from the event store, without a seam.
+//
+// # Protocol
+//
+// Endpoint GET /v1/stream (WebSocket upgrade). JSON text frames. The JSON
+// Schema of every frame is protocol.schema.json in this directory.
+//
+// Client → server:
+//
+//	{"type":"subscribe","channel":"order:<id>" | "customer:<id>" | "orders","since":<position>?}
+//	{"type":"unsubscribe","channel":...}
+//
+// Several channels per connection (at most Config.MaxSubscriptions, default
+// 128). order:<id> takes the order's ULID in its canonical upper-case form
+// (as stream_id is written); customer:<id> takes 1..128 printable
+// characters. Unknown fields are errors.
+//
+// Server → client:
+//
+//	{"type":"event","channel","position","stream_id","version","event_type","data","recorded_at"}
+//	{"type":"subscribed","channel","position","recovered":true|false}
+//	{"type":"error","code","message","channel"?}
+//
+// position is the resume token of its channel: strictly increasing within
+// the channel and enough to resume exactly. It comes from the store, never
+// from arrival order: the version on order:<id>, the global position on
+// customer:<id> and orders. Within a channel events arrive in position
+// order; on order:<id> the versions are 1, 2, 3… with none missing.
+//
+// Subscribing. Without since the hub answers subscribed with the channel's
+// current position and recovered:false (load the state from the query
+// API, then apply events). With since the hub first sends every event of
+// the channel after since from the event store, then subscribed, then live
+// events, with no gap and no duplicate at the seam. subscribed.position is
+// the last position the client now has; every later event of the channel
+// has a greater one. recovered:false after a since means the position was
+// too old to recover (more than Config.RecoveryWindow, default 10 000,
+// positions behind on orders and customer:<id>; order channels always
+// recover): reload state from the query API; live events continue from
+// subscribed.position. A since at or beyond the node's head (the client
+// came from a node further on) is kept: events up to it are not sent again.
+//
+// Errors have a stable code (CodeMalformed "malformed_frame",
+// "unknown_type", "bad_channel", "bad_position", "too_many_subscriptions",
+// "already_subscribed", "not_subscribed", "unavailable"), a message, and
+// the channel when one is concerned. Every client-caused error counts as a
+// bad frame; Config.MaxBadFrames (10) of them close the connection.
+//
+// Close codes: 1001 "going away" (the hub shuts down: reconnect, resubscribe
+// with your positions), 1008 "too many malformed frames", 1009 a frame above
+// Config.MaxFrameSize (4096 bytes), 4000 "idle: no subscription" (none for
+// Config.IdleTimeout, 2 min), 4008 "slow consumer: send queue full" (the
+// client did not read fast enough: its send queue of Config.SendQueue = 256
+// frames filled; reconnect with your positions). The hub pings every 54 s
+// and closes a connection that sent nothing, not even a pong, for 60 s.
+// Origin: same-origin or Config.AllowedOrigins; requests without Origin
+// (non-browser clients) are accepted; others get 403.
+//
+// # Operation
+//
+// Run consumes the events topic with its own consumer identity (a
+// streams/kafka.Subscriber with no GroupID and StartOffset LastOffset), so
+// every node sees every partition and nodes scale out behind any load
+// balancer. Shutdown closes every connection with 1001 and waits for its
+// goroutines. Metrics: hub_connections, hub_subscriptions,
+// hub_frames_sent_total, hub_slow_disconnects_total, hub_recoveries_total
+// {recovered}, hub_sequencer_store_fills_total,
+// hub_sequencer_filled_events_total, hub_customer_store_lookups_total,
+// hub_bad_kafka_messages_total, hub_head_position.
+//
+// The DESIGN comment in hub.go has the goroutines, queues, lock order and
+// the ordering argument; sequencer.go the global-order argument.
+package hub

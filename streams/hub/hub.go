@@ -1,0 +1,421 @@
+package hub
+
+// DESIGN
+//
+// Goroutines. One ingest goroutine per Hub (Run): it takes Kafka messages,
+// acks them at once (the hub commits nothing; a restarted node starts at the
+// end and recovers from the store), feeds the sequencer and fans every
+// emitted event out. Per connection, gorilla's pair: a reader goroutine
+// (frames in; subscribe, including the store reads of a recovery, runs
+// here, so a slow recovery delays only its own connection) and a writer
+// goroutine (the only one that writes data frames, pings and our close
+// frames, and the only one that closes the socket). Shutdown waits for
+// every connection goroutine; Run returns after the ingest goroutine.
+//
+// Queues and bounds.
+//   - Kafka → ingest: the Subscriber's unbuffered channel; one message in
+//     flight per partition.
+//   - sequencer heap: at most MaxPending events; at the bound the ingest
+//     goroutine fills from the store before it takes another message, so
+//     the excess stays in Kafka.
+//   - per-connection send queue: SendQueue frames (chan). Fan-out sends
+//     without blocking; a full queue closes the connection with 4008 and
+//     counts hub_slow_disconnects_total. No fan-out ever waits on a client.
+//   - a recovering subscription's live buffer: at most SendQueue/2 events;
+//     beyond, the connection is closed with 4008 like a slow one (the client
+//     reconnects with its positions, which are still exact).
+//   - history frames of a recovery are pushed by the connection's reader,
+//     which waits (it blocks only itself) while the queue is ¾ full, so the
+//     last quarter stays free for live frames.
+//   - order → customer map: CustomerCache entries, LRU.
+//
+// Lock order. Hub.mu guards channels, subscriptions, connections and head;
+// it is never held across a store read or a socket write (channel sends
+// under it never block). The customer cache's mutex is taken without Hub.mu
+// held. A conn's close state is a sync.Once + context, no lock.
+//
+// Ordering argument. The sequencer emits the global log in position order,
+// each position once and none missing (sequencer.go). Fan-out happens in
+// that order under Hub.mu, so on every channel frames enter a connection's
+// FIFO queue in position order; on order:<id> versions follow positions
+// (a stream's versions are assigned in commit order), so they arrive
+// 1, 2, 3… Each subscription remembers the last position it was given and
+// drops anything at or below it.
+//
+// Order channels go through the sequencer too, rather than straight from
+// their partition with a version check: a version gap (say the hub started
+// between two events of an order) would otherwise need its own store fill,
+// and the global order costs order channels only the partition skew that
+// the sequencer waits out (GapGrace at most, and only on a real gap).
+//
+// Recovery (seam-free catch-up). Subscribe registers the subscription as
+// recovering and notes head H under Hub.mu: every event above H will reach
+// the subscription's live buffer, every event at or below H is visible in
+// the store (H was emitted, positions become visible in commit order). The
+// reader then reads history (since, H] from the store, queues it, and under
+// Hub.mu queues subscribed{position} and the buffered live events above
+// the position, and turns the subscription live. History and buffer are
+// split at H, so they neither overlap nor leave a gap.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/gorilla/websocket"
+
+	"github.com/orderflow/orderflow/eventstore"
+)
+
+// Path is where Register mounts the hub.
+const Path = "/v1/stream"
+
+// Hub serves WebSocket subscriptions to the event log. See DESIGN above.
+type Hub struct {
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics
+	cust     *customers
+	upgrader websocket.Upgrader
+
+	customerSubs atomic.Int64 // customer:<id> subscriptions; zero skips customer look-ups
+	runCtx       atomic.Pointer[context.Context]
+
+	mu       sync.Mutex
+	ready    bool // Run has read the head
+	closed   bool // Shutdown started
+	head     int64
+	channels map[string]*channel
+	conns    map[*conn]struct{}
+	wg       sync.WaitGroup // connection goroutines
+}
+
+type channel struct {
+	cn   channelName
+	subs map[*subscription]struct{}
+}
+
+type subscription struct {
+	c          *conn
+	ch         *channel
+	last       int64 // last position queued on this channel
+	recovering bool
+	pending    []pendingFrame // live frames held while recovering
+}
+
+type pendingFrame struct {
+	pos int64
+	pm  *websocket.PreparedMessage
+}
+
+// New builds a Hub. Serve it with Register or ServeHTTP, and feed it with
+// Run.
+func New(cfg Config) (*Hub, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("hub metrics: %w", err)
+	}
+	h := &Hub{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "hub"),
+		m:        m,
+		channels: make(map[string]*channel),
+		conns:    make(map[*conn]struct{}),
+	}
+	h.cust = newCustomers(cfg.Store, cfg.CustomerCache, m.customerLoads.Inc)
+	h.upgrader = websocket.Upgrader{
+		// Small buffers keep idle connections cheap; data frames are
+		// PreparedMessages written straight to the socket, and the pool
+		// serves the rare buffered write.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     h.checkOrigin,
+	}
+	return h, nil
+}
+
+// Register mounts the hub on GET /v1/stream.
+func (h *Hub) Register(mux *http.ServeMux) { mux.Handle("GET "+Path, h) }
+
+func (h *Hub) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: Origin protects browsers' users only
+	}
+	for _, a := range h.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// Run consumes the topic and fans events out until ctx ends; then it shuts
+// the connections down (Shutdown, bounded by Config.ShutdownTimeout) and
+// returns.
+func (h *Hub) Run(ctx context.Context) error {
+	h.runCtx.Store(&ctx)
+	head, err := h.cfg.Store.HeadPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	msgs, err := h.cfg.Subscriber.Subscribe(ctx, h.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("hub: subscribe %s: %w", h.cfg.Topic, err)
+	}
+	h.mu.Lock()
+	h.head, h.ready = head, true
+	h.mu.Unlock()
+	h.m.head.Set(float64(head))
+	h.log.Info("hub consuming", "topic", h.cfg.Topic, "head", head)
+
+	seq := &sequencer{store: h.cfg.Store, last: head, emit: h.dispatch, onFill: func(n int) {
+		h.m.storeFills.Inc()
+		h.m.filledEvents.Add(float64(n))
+	}}
+	err = h.ingest(ctx, msgs, seq)
+
+	sctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(err, h.Shutdown(sctx))
+}
+
+func (h *Hub) ingest(ctx context.Context, msgs <-chan *message.Message, seq *sequencer) error {
+	gap := time.NewTimer(time.Hour)
+	gap.Stop()
+	var gapC <-chan time.Time // non-nil while the grace timer runs
+	poll := time.NewTicker(h.cfg.PollInterval)
+	defer poll.Stop()
+	lastMsg := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("hub: Kafka subscription ended")
+			}
+			m.Ack()
+			lastMsg = time.Now()
+			e, err := eventstore.UnmarshalEnvelope(m.Payload)
+			if err != nil {
+				h.m.badMessages.Inc()
+				h.log.Warn("skipping a Kafka message that is not an event envelope", "uuid", m.UUID, "err", err)
+				continue
+			}
+			seq.push(e)
+			if seq.pending() >= h.cfg.MaxPending {
+				h.retry(ctx, "fill a full sequencer", seq.fillGap)
+			}
+		case <-gapC:
+			gapC = nil
+			h.retry(ctx, "fill a position gap", seq.fillGap)
+		case <-poll.C:
+			if time.Since(lastMsg) < h.cfg.PollInterval || seq.waiting() {
+				continue
+			}
+			h.retry(ctx, "catch up with the store", func(ctx context.Context) error {
+				head, err := h.cfg.Store.HeadPosition(ctx)
+				if err != nil || head <= seq.last {
+					return err
+				}
+				return seq.fill(ctx, head)
+			})
+		}
+		switch {
+		case seq.waiting() && gapC == nil:
+			gap.Reset(h.cfg.GapGrace)
+			gapC = gap.C
+		case !seq.waiting() && gapC != nil:
+			gap.Stop()
+			gapC = nil
+		}
+	}
+}
+
+// retry runs fn until it succeeds or ctx ends, backing off. The ingest
+// goroutine waits meanwhile: global order cannot advance past a gap the
+// store cannot explain, and Kafka keeps what is not taken.
+func (h *Hub) retry(ctx context.Context, what string, fn func(context.Context) error) {
+	wait := 50 * time.Millisecond
+	for {
+		err := fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		h.log.Error("hub: store read failed; retrying", "what", what, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}
+
+// dispatch fans one event out; the sequencer calls it in position order.
+func (h *Hub) dispatch(e eventstore.RecordedEvent) {
+	h.cust.observe(e)
+	customer := ""
+	if h.customerSubs.Load() > 0 {
+		ctx := *h.runCtx.Load()
+		h.retry(ctx, "look up a customer", func(ctx context.Context) (err error) {
+			customer, err = h.cust.of(ctx, e)
+			return err
+		})
+	}
+	h.mu.Lock()
+	h.head = e.Position
+	h.fanoutLocked(chanAll, e)
+	h.fanoutLocked(prefixOrder+e.StreamID.String(), e)
+	if customer != "" {
+		h.fanoutLocked(prefixCustomer+customer, e)
+	}
+	h.mu.Unlock()
+	h.m.head.Set(float64(e.Position))
+}
+
+// fanoutLocked queues e on every subscription of one channel, encoding it
+// once for all of them. Never blocks.
+func (h *Hub) fanoutLocked(name string, e eventstore.RecordedEvent) {
+	ch := h.channels[name]
+	if ch == nil {
+		return
+	}
+	pos := position(ch.cn.kind, e)
+	var pm *websocket.PreparedMessage
+	for sub := range ch.subs {
+		if sub.recovering {
+			if len(sub.pending) >= max(h.cfg.SendQueue/2, 1) {
+				h.slow(sub.c)
+				continue
+			}
+			if pm == nil {
+				pm = eventMessage(ch.cn, e)
+			}
+			sub.pending = append(sub.pending, pendingFrame{pos, pm})
+			continue
+		}
+		if pos <= sub.last {
+			continue
+		}
+		if pm == nil {
+			pm = eventMessage(ch.cn, e)
+		}
+		sub.last = pos
+		if !sub.c.enqueue(pm) {
+			h.slow(sub.c)
+		}
+	}
+}
+
+func (h *Hub) slow(c *conn) {
+	if c.kill(CloseSlowConsumer, ReasonSlowConsumer) {
+		h.m.slowDisconnect.Inc()
+	}
+}
+
+// Shutdown closes every connection with 1001 "going away" and waits for
+// their goroutines; new upgrades get 503. http.Server.Shutdown does not
+// close hijacked connections: call this (Run does, when its ctx ends).
+// When ctx ends first, the remaining sockets are closed hard and ctx's
+// error is returned.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.kill(CloseGoingAway, ReasonGoingAway)
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			_ = c.ws.NetConn().Close()
+		}
+		<-done
+		return fmt.Errorf("hub shutdown: %w", ctx.Err())
+	}
+}
+
+// ServeHTTP upgrades GET /v1/stream to a WebSocket.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	ok := h.ready && !h.closed
+	h.mu.Unlock()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "hub not serving (starting or shutting down)", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade wrote the error response (400, 403, ...)
+	}
+	c := newConn(h, ws)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, ReasonGoingAway),
+			time.Now().Add(h.cfg.WriteWait))
+		_ = ws.Close()
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(2)
+	h.mu.Unlock()
+	h.m.connections.Inc()
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+// unregister drops a closing connection's subscriptions.
+func (h *Hub) unregister(c *conn) {
+	h.mu.Lock()
+	for _, sub := range c.subs {
+		h.removeSubLocked(sub)
+	}
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.m.connections.Dec()
+}
+
+func (h *Hub) removeSubLocked(sub *subscription) {
+	ch := sub.ch
+	delete(ch.subs, sub)
+	if len(ch.subs) == 0 {
+		delete(h.channels, ch.cn.name)
+	}
+	delete(sub.c.subs, ch.cn.name)
+	if len(sub.c.subs) == 0 {
+		sub.c.idleSince = time.Now()
+	}
+	h.m.subscriptions.Dec()
+	if ch.cn.kind == kindCustomer {
+		h.customerSubs.Add(-1)
+	}
+}
