@@ -138,7 +138,9 @@ func (c *committer) append(ctx context.Context, req encoded) (AppendResult, erro
 // lead runs one batch in the goroutine of the Append that found the
 // committer idle, which holds that Append's own request: a lone writer pays
 // no goroutine hand-off. If more requests queued meanwhile, a worker takes
-// over, so this caller returns after one batch.
+// over, so this caller returns after one batch. The leader waits for its
+// batch even if its ctx ends meanwhile (the batch is bounded by Timeout):
+// it carries other callers' requests.
 func (c *committer) lead() {
 	if ps := c.take(make([]*pending, 0, 8)); len(ps) > 0 {
 		c.commit(ps)
