@@ -16,7 +16,7 @@ BENCH ?= .
 BENCHTIME ?= 1s
 PGSCRIPT := scripts/postgres.sh
 
-.PHONY: help build run test vet lint bench clean pg-up pg-down pg-status race-toolchain kcat
+.PHONY: help build run test vet lint bench clean pg-up pg-down pg-status race-toolchain kcat browser-deps
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -31,7 +31,7 @@ run: build pg-up ## build, ensure PostgreSQL, serve every role
 	DATABASE_URL="$$($(PGSCRIPT) url)" exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
-test: race-toolchain kcat pg-up ## go vet, lint, then every test with -race against PostgreSQL
+test: race-toolchain kcat browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL
 	DATABASE_URL="$$($(PGSCRIPT) url)"; export DATABASE_URL; \
 	$(GO) vet ./...; \
 	scripts/lint.sh; \
@@ -85,3 +85,22 @@ kcat:
 			exit 1; \
 		fi; \
 	fi
+
+# The dashboard's browser test (web/browser_test.go) drives Debian's chromium
+# through playwright-core; no browser is ever downloaded.
+browser-deps: web/e2e/node_modules/.package-lock.json ## install the browser test's chromium (apt-get) and npm packages
+	@if [[ ! -x /usr/bin/chromium ]]; then \
+		if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
+			echo "make: installing chromium with apt-get (the dashboard's browser test)" >&2; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 </dev/null; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends chromium </dev/null; \
+		else \
+			echo "make: the browser test needs /usr/bin/chromium: apt-get install chromium" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+web/e2e/node_modules/.package-lock.json: web/e2e/package.json web/e2e/package-lock.json
+	@command -v npm >/dev/null || { echo "make: the browser test needs Node.js 20+ and npm" >&2; exit 1; }
+	cd web/e2e && npm ci --no-audit --no-fund
+	@touch $@

@@ -22,12 +22,12 @@ let eventsSeen = 0;
 function showState({ state, attempt, retryInMs }) {
   const el = $('conn');
   el.dataset.state = state;
-  const retry = retryInMs ? `, retry in ${(retryInMs / 1000).toFixed(1)} s` : '';
+  const retry = retryInMs ? `, next in ${(retryInMs / 1000).toFixed(1)} s` : '';
   $('conn-label').textContent = {
-    connecting: 'Connecting…',
+    connecting: attempt ? `Connecting (attempt ${attempt}${retry})` : 'Connecting…',
     connected: 'Connected',
     reconnecting: `Reconnecting (attempt ${attempt}${retry})`,
-    offline: `Offline (attempt ${attempt}${retry})`,
+    offline: `Offline, retrying (attempt ${attempt}${retry})`,
   }[state] ?? state;
 }
 
@@ -134,6 +134,7 @@ function addRow(ev, change) {
   cell(tr, detail(ev), 'detail');
   const body = $('feed-rows');
   body.prepend(tr);
+  $('feed-empty').hidden = true;
   while (body.rows.length > FEED_ROWS) body.deleteRow(-1);
 }
 

@@ -7,9 +7,11 @@
 //   ← {"type":"subscribed","channel","position","recovered"}
 //   ← {"type":"event","channel","position","stream_id","version","event_type","data","recorded_at"}
 //   ← {"type":"error","code","message"}
-// Positions strictly increase within a channel, so an event at or below the
-// last position delivered is a repeat (a resume overlapping what was seen)
-// and is dropped here: nothing downstream ever sees an order go backwards.
+// With since, the missed events come first, then subscribed, then live
+// events. Positions strictly increase within a channel, so an event at or
+// below the last position delivered is a repeat (a resume overlapping what
+// was seen) and is dropped here: nothing downstream sees an order go
+// backwards. streams/hub/doc.go is the protocol's reference.
 
 // CLOSE_SLOW_CONSUMER is the close code the hub uses when this client could
 // not keep up and its bounded queue overflowed.
@@ -17,6 +19,8 @@ export const CLOSE_SLOW_CONSUMER = 4008;
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5000;
+// After this many failed attempts in a row the state is "offline".
+const OFFLINE_AFTER_ATTEMPTS = 6;
 // A socket that has not opened after this long is given up and retried.
 const OPEN_TIMEOUT_MS = 10000;
 
@@ -37,6 +41,7 @@ export class Stream {
    * @param {(s: {state: string, attempt: number, retryInMs?: number}) => void} o.onState
    * @param {(text: string, tone: string) => void} o.onNotice
    * @param {(channel: string) => void} o.onReset events may have been missed: reload snapshots
+   * @param {typeof WebSocket} [o.WebSocket] the WebSocket class (tests pass a fake)
    */
   constructor(o) {
     this.o = o;
@@ -63,9 +68,10 @@ export class Stream {
 
   connect() {
     this.timer = null;
-    const ws = new WebSocket(this.o.url);
+    const ws = new (this.o.WebSocket ?? globalThis.WebSocket)(this.o.url);
     this.ws = ws;
-    this.state(this.everConnected ? 'reconnecting' : 'connecting');
+    // A retry keeps the state dropped() chose, without the countdown.
+    this.state(this.attempt === 0 ? 'connecting' : this.current);
     const openTimer = setTimeout(() => ws.close(), OPEN_TIMEOUT_MS);
     ws.onopen = () => {
       clearTimeout(openTimer);
@@ -116,11 +122,14 @@ export class Stream {
     const ch = msg.channel;
     const since = this.sentSince.get(ch);
     const reconnect = this.everConnected;
-    if (since === undefined || msg.recovered === false) {
-      // A fresh start: the subscription begins after msg.position, which
-      // becomes the resume point even if no event arrives before a drop.
-      if (typeof msg.position === 'number') this.last.set(ch, msg.position);
-      else this.last.delete(ch);
+    // subscribed.position is the last position the client now has: after a
+    // recovery the missed events came before this frame; after a fresh
+    // start (no since, or recovered:false) live events continue above it,
+    // and it is the resume point even if no event arrives before a drop.
+    if (typeof msg.position === 'number') {
+      const last = this.last.get(ch);
+      const fresh = since === undefined || msg.recovered === false;
+      this.last.set(ch, fresh || last === undefined ? msg.position : Math.max(last, msg.position));
     }
     this.pending.delete(ch);
     if (reconnect) {
@@ -151,12 +160,15 @@ export class Stream {
     }
     this.attempt++;
     const wait = backoffMs(this.attempt);
-    const offline = globalThis.navigator?.onLine === false;
-    this.state(offline ? 'offline' : 'reconnecting', wait);
+    // Offline: the browser says so, or the server has been unreachable for
+    // several attempts in a row (about 10 s).
+    const offline = globalThis.navigator?.onLine === false || this.attempt >= OFFLINE_AFTER_ATTEMPTS;
+    this.state(offline ? 'offline' : this.everConnected ? 'reconnecting' : 'connecting', wait);
     this.timer = setTimeout(() => this.connect(), wait);
   }
 
   state(state, retryInMs) {
+    this.current = state;
     this.o.onState({ state, attempt: this.attempt, retryInMs });
   }
 }
