@@ -71,7 +71,7 @@ function renderCounts(changed) {
   if (c) {
     const total = STATUSES.reduce((a, s) => a + c[s], 0);
     $('counts-h').dataset.total = total;
-    $('counts-note').textContent = `${total.toLocaleString()} orders · live`;
+    $('counts-note').textContent = `${total.toLocaleString()} order${total === 1 ? '' : 's'} · live`;
   }
 }
 
@@ -130,7 +130,9 @@ function addRow(ev, change) {
   badge.textContent = ev.event_type;
   cell(tr, '').append(badge);
   cell(tr, '…' + String(ev.stream_id).slice(-10), 'mono', `${ev.stream_id} v${ev.version}`);
-  cell(tr, change.to ? `${change.from ?? 'new'} → ${change.to}` : '', 'transition');
+  // An order first seen at its cancel has no known status before it.
+  const from = change.from ?? (ev.event_type === 'OrderCreated' ? 'new' : '?');
+  cell(tr, change.to ? `${from} → ${change.to}` : '', 'transition');
   cell(tr, detail(ev), 'detail');
   const body = $('feed-rows');
   body.prepend(tr);
@@ -167,6 +169,15 @@ function renderChart() {
 
 // ---- events --------------------------------------------------------------
 
+// The model takes every event at once; the DOM is updated at most once per
+// animation frame, so a burst of thousands of events costs one layout.
+// pending holds the rows not drawn yet; bounded by FEED_ROWS (overflow
+// policy: drop the oldest, which the feed would drop anyway), so a hidden
+// tab, where frames do not run, does not grow it without end.
+let pending = [];
+const dirty = { counts: new Set(), chart: false };
+let frame = 0;
+
 function onEvent(ev) {
   eventsSeen++;
   const change = orders.apply(ev);
@@ -174,13 +185,26 @@ function onEvent(ev) {
   if (ev.event_type === 'PaymentRecorded') {
     const at = ev.recorded_at ? Date.parse(ev.recorded_at) : Date.now();
     revenue.add(Number.isFinite(at) ? at : Date.now(), ev.data?.currency, ev.data?.amount_minor);
-    renderChart();
+    dirty.chart = true;
   }
-  addRow(ev, change);
+  pending.push([ev, change]);
+  if (pending.length > FEED_ROWS) pending = pending.slice(-FEED_ROWS);
   if (change.refetch) loadCounts();
-  else if (change.to) renderCounts([change.from, change.to].filter(Boolean));
+  else if (change.to) [change.from, change.to].filter(Boolean).forEach((s) => dirty.counts.add(s));
+  frame ||= requestAnimationFrame(flush);
+}
+
+function flush() {
+  frame = 0;
+  const last = pending.at(-1)?.[0];
+  for (const [ev, change] of pending) addRow(ev, change);
+  pending = [];
+  if (dirty.counts.size) renderCounts([...dirty.counts]);
+  dirty.counts.clear();
+  if (dirty.chart) renderChart();
+  dirty.chart = false;
   $('feed-note').textContent = `channel ${CHANNEL} · ${eventsSeen.toLocaleString()} event${eventsSeen === 1 ? '' : 's'} since page load`;
-  $('positions').textContent = `${CHANNEL} @ position ${ev.position}`;
+  if (last) $('positions').textContent = `${CHANNEL} @ position ${last.position}`;
 }
 
 // ---- pipeline health -----------------------------------------------------

@@ -3,12 +3,15 @@
 
 const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 
-// niceCeil rounds up to 1, 2, 2.5 or 5 × 10^k, so the axis reads well.
-export function niceCeil(v) {
-  if (!(v > 0)) return 1;
+// niceScale rounds the axis up to 1, 2, 2.5 or 5 × 10^k and picks a tick
+// count that divides it into round steps (0.2, 0.5, 0.5, 1 × 10^k).
+export function niceScale(v) {
+  if (!(v > 0)) return { max: 1, ticks: 4 };
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
+  for (const [m, ticks] of [[1, 5], [2, 4], [2.5, 5], [5, 5], [10, 5]]) {
+    if (v <= m * p) return { max: m * p, ticks };
+  }
+  return { max: 10 * p, ticks: 5 };
 }
 
 export class BarChart {
@@ -68,8 +71,7 @@ export class BarChart {
     g.font = FONT;
     const col = this.colors();
     const pts = this.points;
-    const max = niceCeil(Math.max(0, ...pts.map((p) => p.minor)));
-    const ticks = 4;
+    const { max, ticks } = niceScale(Math.max(0, ...pts.map((p) => p.minor)));
     const empty = pts.every((p) => p.minor <= 0);
     // An empty chart has no scale worth reading: gridlines only.
     const labels = Array.from({ length: ticks + 1 }, (_, i) => (empty ? '' : this.format((max * i) / ticks, true)));
