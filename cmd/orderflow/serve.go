@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -215,22 +216,45 @@ func serveHTTP(ctx context.Context, c serveConfig, h http.Handler, log *slog.Log
 	return nil
 }
 
+// migrationsCheck reports whether the schema is current. Probes come every
+// few seconds and migrations change only on deploys: the answer is cached
+// for migrationsCheckTTL, so a probe rarely opens a connection.
 func migrationsCheck(url string) health.Check {
+	var (
+		mu      sync.Mutex
+		checked time.Time
+		last    error
+	)
 	return func(ctx context.Context) (string, error) {
-		db, err := pg.OpenSQL(url)
-		if err != nil {
-			return "", err
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(checked) > migrationsCheckTTL || last != nil {
+			last = pendingMigrations(ctx, url)
+			checked = time.Now()
 		}
-		defer func() { _ = db.Close() }()
-		pending, err := migrate.Pending(ctx, db, migrationSets()...)
-		if err != nil {
-			return "", err
-		}
-		if pending {
-			return "", errors.New("migrations pending: run orderflow migrate up")
+		if last != nil {
+			return "", last
 		}
 		return "current", nil
 	}
+}
+
+const migrationsCheckTTL = time.Minute
+
+func pendingMigrations(ctx context.Context, url string) error {
+	db, err := pg.OpenSQL(url)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	pending, err := migrate.Pending(ctx, db, migrationSets()...)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return errors.New("migrations pending: run orderflow migrate up")
+	}
+	return nil
 }
 
 func expireKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {

@@ -53,7 +53,7 @@ CREATE INDEX events_recorded_at_idx ON events (recorded_at);
 -- +goose StatementBegin
 CREATE FUNCTION events_append_lock() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(7207745461657985024); -- 'orderflw' as int8
+    PERFORM pg_advisory_xact_lock(7207745461657985024); -- a fixed key of its own
     RETURN NULL;
 END
 $$;
