@@ -127,7 +127,7 @@ func TestCoalescedAppendsAreDecidedInArrivalOrder(t *testing.T) {
 		t.Fatalf("other stream type: want ErrStreamTypeMismatch, got %v", o.err)
 	}
 	if got := s.Stats(); got.Batches != 2 || got.Requests != n+3 {
-		t.Fatalf("want 2 batches of 1 and %d requests, got %+v", n+2, got)
+		t.Fatalf("want the held append's batch and one batch of the %d queued requests, got %+v", n+2, got)
 	}
 	if v, _ := s.StreamVersion(context.Background(), st); v != n+1 {
 		t.Fatalf("stream version %d, want %d", v, n+1)
