@@ -162,7 +162,11 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
 	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 	g.Go(func() error { return expireKeys(ctx, pool, log) })
-	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, mux), log) })
+	measured, err := httpx.Metrics(reg, mux)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, measured), log) })
 	log.Info("orderflow serving", "http", c.httpAddr, "roles", c.roles)
 	return g.Wait()
 }
