@@ -41,18 +41,6 @@ func (e ExpectedVersion) String() string {
 	}
 }
 
-// allows reports whether a stream at version current satisfies e.
-func (e ExpectedVersion) allows(current int64) bool {
-	switch e.kind {
-	case expectNoStream:
-		return current == 0
-	case expectExact:
-		return current == e.version
-	default:
-		return true
-	}
-}
-
 // ErrWrongExpectedVersion is the sentinel callers branch on; the concrete
 // error is a *WrongExpectedVersionError carrying the actual version.
 var ErrWrongExpectedVersion = errors.New("wrong expected version")

@@ -9,11 +9,3 @@ import (
 // PostgreSQL is byte order, so ULID time order is index order.
 
 func uuidOf(id ulid.ULID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
-
-func uuids(ids []ulid.ULID) []pgtype.UUID {
-	out := make([]pgtype.UUID, len(ids))
-	for i, id := range ids {
-		out[i] = uuidOf(id)
-	}
-	return out
-}
