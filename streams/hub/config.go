@@ -84,6 +84,12 @@ type Config struct {
 	// same-origin requests (scheme://host[:port]); "*" accepts any.
 	// Requests without Origin (non-browser clients) are always accepted.
 	AllowedOrigins []string
+	// SocketSendBuffer, if positive, sets each connection's kernel send
+	// buffer (SO_SNDBUF, which turns autotuning off). Zero keeps the OS
+	// default, which autotunes up to net.ipv4.tcp_wmem's maximum (4 MiB on
+	// Linux): a client that stops reading can then hold that much kernel
+	// memory before its send queue fills and 4008 closes it.
+	SocketSendBuffer int
 	// RecoveryWindow: see DefaultRecoveryWindow.
 	RecoveryWindow int64
 	// GapGrace: see the GapGrace constant (the default).

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,7 @@ type client struct {
 	changed    chan struct{}
 	done       chan struct{}
 	onEvent    func(frame)
+	started    atomic.Bool
 }
 
 type dialOpt func(*websocket.Dialer, http.Header)
@@ -246,7 +248,12 @@ func dial(t testing.TB, url string, opts ...dialOpt) (*client, error) {
 	}
 	c := &client{t: t, ws: ws, events: map[string][]frame{}, subscribed: map[string]frame{},
 		changed: make(chan struct{}), done: make(chan struct{})}
-	t.Cleanup(func() { _ = ws.Close(); <-c.done })
+	t.Cleanup(func() {
+		_ = ws.Close()
+		if c.started.Load() {
+			<-c.done
+		}
+	})
 	return c, nil
 }
 
@@ -261,6 +268,7 @@ func mustDial(t testing.TB, url string, opts ...dialOpt) *client {
 }
 
 func (c *client) readLoop() {
+	c.started.Store(true)
 	defer close(c.done)
 	for {
 		_, b, err := c.ws.ReadMessage()

@@ -62,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -375,6 +376,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade wrote the error response (400, 403, ...)
+	}
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok && h.cfg.SocketSendBuffer > 0 {
+		_ = tc.SetWriteBuffer(h.cfg.SocketSendBuffer)
 	}
 	c := newConn(h, ws)
 	h.mu.Lock()

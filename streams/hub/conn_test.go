@@ -1,0 +1,340 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/benchstat"
+	"github.com/orderflow/orderflow/streams/hub"
+)
+
+// fastReaders subscribes n clients to "orders" and records, per event, the
+// time from Append's return to the frame's arrival.
+func fastReaders(t *testing.T, url string, n int, appendedAt *sync.Map, rec *benchstat.Recorder) []*client {
+	cs := make([]*client, n)
+	for i := range cs {
+		c, err := dial(t, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.onEvent = func(f frame) {
+			if v, ok := appendedAt.Load(f.Position); ok {
+				rec.Record(max(f.at.Sub(v.(time.Time)), 0))
+			} else {
+				rec.Record(0) // the frame beat Append's return
+			}
+		}
+		go c.readLoop()
+		c.subscribe("orders")
+		c.waitSubscribed(10*time.Second, "orders")
+		cs[i] = c
+	}
+	return cs
+}
+
+// TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp: a client that
+// never reads fills its send queue and is closed with 4008; the fast
+// readers get every event, and their latency is logged with and without it.
+func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
+	e := newEnv(t)
+	th := e.startHub(t, func(c *hub.Config) { c.SocketSendBuffer = 16 << 10 })
+	orders := newOrders(50)
+	cust := func(int) string { return "c" }
+	var appendedAt sync.Map
+	onAppended := func(_ ulid.ULID, r eventstore.AppendResult, at time.Time) { appendedAt.Store(r.Position, at) }
+
+	run := func(name string, from, n int64, slow *client) *benchstat.Recorder {
+		rec := benchstat.New()
+		cs := fastReaders(t, th.url, 5, &appendedAt, rec)
+		start := time.Now()
+		appendLoad(t, e.store, orders, cust, from, n, 5, 2048, onAppended)
+		head, _ := e.store.HeadPosition(t.Context())
+		for _, c := range cs {
+			c.waitUntil(60*time.Second, name+": every event", func(c *client) bool {
+				evs := c.events["orders"]
+				return len(evs) > 0 && evs[len(evs)-1].Position == head
+			})
+			if got := len(c.eventsOf("orders")); int64(got) != int64(len(orders))*n {
+				t.Errorf("%s: fast reader got %d events, want %d", name, got, int64(len(orders))*n)
+			}
+			_ = c.ws.Close()
+		}
+		t.Logf("%s: fast readers: %s", name, rec.Summary(time.Since(start), "frames"))
+		return rec
+	}
+	run("without slow reader", 1, 20, nil)
+
+	slow, err := dial(t, th.url, smallReadBuffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.subscribe("orders")
+	for _, o := range orders {
+		slow.subscribe("order:" + o.String())
+	}
+	// Make sure the subscriptions are in place before the load (the
+	// client does not read, so watch the gauge).
+	deadline := time.Now().Add(10 * time.Second)
+	for th.metric("hub_subscriptions") < float64(len(orders)+1) {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow client's subscriptions not registered: %v", th.metric("hub_subscriptions"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	run("with slow reader", 21, 20, slow)
+
+	deadline = time.Now().Add(30 * time.Second)
+	for th.metric("hub_slow_disconnects_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("slow reader was not disconnected")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Now read: the frames in the socket buffers, then the close frame.
+	go slow.readLoop()
+	dumpDone := make(chan struct{})
+	defer close(dumpDone)
+	go func() { // diagnostics if the close never comes
+		select {
+		case <-dumpDone:
+			return
+		case <-time.After(20 * time.Second):
+		}
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "streams/hub.") {
+				fmt.Println(g + "\n")
+			}
+		}
+	}()
+	code, reason := closeCode(slow.waitClosed(30 * time.Second))
+	if code != hub.CloseSlowConsumer || reason != hub.ReasonSlowConsumer {
+		t.Errorf("slow reader closed with %d %q, want %d %q", code, reason, hub.CloseSlowConsumer, hub.ReasonSlowConsumer)
+	}
+}
+
+// TestHubRestartUnderLoadClientsResumeWithoutLoss: hub A is stopped while
+// events flow; its clients get 1001, reconnect to a new hub B with their
+// last positions, and end up with every event exactly once.
+func TestHubRestartUnderLoadClientsResumeWithoutLoss(t *testing.T) {
+	e := newEnv(t)
+	a := e.startHub(t, nil)
+	orders := newOrders(20)
+	custName := func(i int) string { return fmt.Sprintf("c%d", i%3) }
+	customerOf := map[ulid.ULID]string{}
+	for i, o := range orders {
+		customerOf[o] = custName(i)
+	}
+	channels := []string{"orders", "customer:c1", "order:" + orders[0].String(), "order:" + orders[7].String()}
+	const nClients = 5
+	first := make([]*client, nClients)
+	for i := range first {
+		first[i] = mustDial(t, a.url)
+		for _, ch := range channels {
+			first[i].subscribe(ch)
+		}
+		first[i].waitSubscribed(10*time.Second, channels...)
+	}
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		appendLoad(t, e.store, orders, custName, 1, 40, 4, 0, nil)
+	}()
+	first[0].waitUntil(60*time.Second, "some events", func(c *client) bool { return len(c.events["orders"]) >= 200 })
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range first {
+		if code, reason := closeCode(c.waitClosed(10 * time.Second)); code != websocket.CloseGoingAway || reason != hub.ReasonGoingAway {
+			t.Errorf("client %d: closed with %d %q, want 1001 going away", i, code, reason)
+		}
+	}
+	b := e.startHub(t, nil) // started while the load runs
+	second := make([]*client, nClients)
+	for i, c := range first {
+		second[i] = mustDial(t, b.url)
+		for _, ch := range channels {
+			evs := c.eventsOf(ch)
+			since := int64(0)
+			if len(evs) > 0 {
+				since = evs[len(evs)-1].Position
+			}
+			second[i].subscribe(ch, since)
+		}
+	}
+	select {
+	case <-loadDone:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("load did not finish")
+	}
+	all := allEvents(t, e.store)
+	for i := range second {
+		for _, ch := range channels {
+			want := expected(all, ch, customerOf)
+			second[i].waitUntil(60*time.Second, "all of "+ch, func(c *client) bool {
+				evs := c.events[ch]
+				return len(evs) > 0 && evs[len(evs)-1].Position == want[len(want)-1]
+			})
+			got := append(positions(first[i].eventsOf(ch)), positions(second[i].eventsOf(ch))...)
+			checkSequence(t, fmt.Sprintf("client %d", i), ch, got, want)
+			if f := second[i].subscribed[ch]; !f.Recovered {
+				t.Errorf("client %d %s: not recovered: %+v", i, ch, f)
+			}
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	e := newEnv(t)
+	th := e.startHub(t, func(c *hub.Config) {
+		c.MaxSubscriptions = 3
+		c.MaxFrameSize = 512
+		c.AllowedOrigins = []string{"https://ops.example.com"}
+	})
+
+	t.Run("a frame above the size limit closes with 1009", func(t *testing.T) {
+		c := mustDial(t, th.url)
+		c.sendRaw([]byte(`{"type":"subscribe","channel":"customer:` + strings.Repeat("a", 600) + `"}`))
+		if code, _ := closeCode(c.waitClosed(10 * time.Second)); code != websocket.CloseMessageTooBig {
+			t.Errorf("closed with %d, want 1009", code)
+		}
+	})
+	t.Run("subscriptions beyond the limit get too_many_subscriptions", func(t *testing.T) {
+		c := mustDial(t, th.url)
+		for i := range 4 {
+			c.subscribe(fmt.Sprintf("customer:c%d", i))
+		}
+		c.waitUntil(10*time.Second, "an error", func(c *client) bool { return len(c.errs) == 1 })
+		if f := c.errs[0]; f.Code != hub.CodeTooManySubs || f.Channel != "customer:c3" || f.Message == "" {
+			t.Errorf("error %+v", f)
+		}
+		c.waitSubscribed(5*time.Second, "customer:c0", "customer:c1", "customer:c2")
+		// Unsubscribing frees a slot.
+		c.send(map[string]any{"type": "unsubscribe", "channel": "customer:c0"})
+		c.subscribe("customer:c3")
+		c.waitSubscribed(5*time.Second, "customer:c3")
+	})
+	t.Run("a foreign origin is refused, an allowed one and same-origin accepted", func(t *testing.T) {
+		if _, err := dial(t, th.url, withOrigin("https://evil.example.com")); err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("foreign origin: %v, want 403", err)
+		}
+		for _, o := range []string{"https://ops.example.com", th.srv.URL} {
+			c, err := dial(t, th.url, withOrigin(o))
+			if err != nil {
+				t.Errorf("origin %s: %v", o, err)
+				continue
+			}
+			go c.readLoop()
+		}
+	})
+	t.Run("bad frames get error frames, and the tenth closes with 1008", func(t *testing.T) {
+		c := mustDial(t, th.url)
+		bad := []struct{ frame, code string }{
+			{`not json`, hub.CodeMalformed},
+			{`{"type":"subscribe","channel":"orders","sinse":3}`, hub.CodeMalformed},
+			{`[1,2]`, hub.CodeMalformed},
+			{`{"type":"publish","channel":"orders"}`, hub.CodeUnknownType},
+			{`{"type":"subscribe","channel":"order:nope"}`, hub.CodeBadChannel},
+			{`{"type":"subscribe","channel":"order:01arz3ndektsv4rrffq69g5fav"}`, hub.CodeBadChannel},
+			{`{"type":"subscribe","channel":"orders","since":-1}`, hub.CodeBadPosition},
+			{`{"type":"subscribe","channel":"orders","since":1.5}`, hub.CodeMalformed},
+			{`{"type":"unsubscribe","channel":"orders"}`, hub.CodeNotSubscribed},
+		}
+		for i, b := range bad {
+			c.sendRaw([]byte(b.frame))
+			c.waitUntil(5*time.Second, "error for "+b.frame, func(c *client) bool { return len(c.errs) == i+1 })
+			if got := c.errs[i]; got.Code != b.code || got.Message == "" {
+				t.Errorf("%s: error %+v, want code %s", b.frame, got, b.code)
+			}
+		}
+		if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil { // the tenth
+			t.Fatal(err)
+		}
+		if code, reason := closeCode(c.waitClosed(10 * time.Second)); code != websocket.ClosePolicyViolation || reason != hub.ReasonPolicy {
+			t.Errorf("closed with %d %q, want 1008", code, reason)
+		}
+		// The hub is unharmed.
+		ok := mustDial(t, th.url)
+		ok.subscribe("orders")
+		ok.waitSubscribed(5*time.Second, "orders")
+	})
+}
+
+func TestShutdownSendsGoingAwayToEveryClientAndWaits(t *testing.T) {
+	e := newEnv(t)
+	th := e.startHub(t, nil)
+	cs := make([]*client, 20)
+	for i := range cs {
+		cs[i] = mustDial(t, th.url)
+		cs[i].subscribe("orders")
+	}
+	for _, c := range cs {
+		c.waitSubscribed(5*time.Second, "orders")
+	}
+	idle := mustDial(t, th.url) // no subscription
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := th.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for i, c := range append(cs, idle) {
+		if code, reason := closeCode(c.waitClosed(5 * time.Second)); code != websocket.CloseGoingAway || reason != hub.ReasonGoingAway {
+			t.Errorf("client %d closed with %d %q", i, code, reason)
+		}
+	}
+	if n := th.metric("hub_connections"); n != 0 {
+		t.Errorf("hub_connections = %v after Shutdown", n)
+	}
+	if _, err := dial(t, th.url); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("dial after Shutdown: %v, want 503", err)
+	}
+}
+
+func TestDeadAndIdleConnectionsAreClosed(t *testing.T) {
+	e := newEnv(t)
+	th := e.startHub(t, func(c *hub.Config) {
+		c.PongWait = 600 * time.Millisecond
+		c.PingPeriod = 200 * time.Millisecond
+		c.IdleTimeout = 500 * time.Millisecond
+	})
+	// Alive: reads (so answers pings) and holds a subscription.
+	alive := mustDial(t, th.url)
+	alive.subscribe("orders")
+	alive.waitSubscribed(5*time.Second, "orders")
+	// Dead: subscribed but never reads, so never answers a ping.
+	dead, err := dial(t, th.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.subscribe("orders")
+	// Idle: answers pings, subscribes to nothing.
+	idle := mustDial(t, th.url)
+
+	if code, reason := closeCode(idle.waitClosed(5 * time.Second)); code != hub.CloseIdle || reason != hub.ReasonIdle {
+		t.Errorf("idle closed with %d %q", code, reason)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for th.metric("hub_connections") > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dead connection not closed: %v connections", th.metric("hub_connections"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(3 * 600 * time.Millisecond) // several pong waits
+	alive.mu.Lock()
+	err = alive.closeErr
+	alive.mu.Unlock()
+	if err != nil {
+		t.Errorf("live client was closed: %v", err)
+	}
+}
