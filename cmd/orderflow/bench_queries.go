@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -35,6 +36,7 @@ func runBenchQueries(ctx context.Context, args []string) error {
 		listLimit         int
 		workloadNames     string
 		customersByOrders bool
+		cpuProfile        string
 	)
 	f := newFlags("bench queries", "Serves the query API in-process on a real TCP listener (the real handlers and middleware) and drives it with concurrent keep-alive HTTP clients: GET /v1/orders/{id} for random seeded orders, then the first page of a random customer's orders.")
 	c.register(f)
@@ -45,6 +47,7 @@ func runBenchQueries(ctx context.Context, args []string) error {
 	f.int(&dbMaxConns, "db-max-conns", "ORDERFLOW_DB_MAX_CONNS", 20, "PostgreSQL pool size of the API (serve's default)")
 	f.int(&listLimit, "limit", "ORDERFLOW_BENCH_LIMIT", 50, "page size of the list workload")
 	f.bool(&customersByOrders, "customers-by-orders", "ORDERFLOW_BENCH_CUSTOMERS_BY_ORDERS", false, "draw customers in proportion to their orders (busy customers more often) instead of uniformly")
+	f.string(&cpuProfile, "cpuprofile", "ORDERFLOW_BENCH_CPUPROFILE", "", "write a Go CPU profile (clients and server: one process) of the measured runs to this file")
 	f.string(&workloadNames, "workloads", "ORDERFLOW_BENCH_WORKLOADS", "get,list", "workloads to run: get, list or get,list")
 	if err := f.parse(args, func() {
 		c.validate(f)
@@ -109,12 +112,13 @@ func runBenchQueries(ctx context.Context, args []string) error {
 		map[bool]string{true: "by orders", false: "uniformly"}[customersByOrders], info, srv.URL, c.logLevel)
 
 	type workload struct {
+		key  string
 		name string
 		path func(r *rand.Rand) string
 	}
 	all := []workload{
-		{"GET /v1/orders/{id}", func(r *rand.Rand) string { return "/v1/orders/" + ids[r.IntN(len(ids))] }},
-		{fmt.Sprintf("GET /v1/orders?customer_id=…&limit=%d", listLimit), func(r *rand.Rand) string {
+		{"get", "GET /v1/orders/{id}", func(r *rand.Rand) string { return "/v1/orders/" + ids[r.IntN(len(ids))] }},
+		{"list", fmt.Sprintf("GET /v1/orders?customer_id=…&limit=%d", listLimit), func(r *rand.Rand) string {
 			return "/v1/orders?customer_id=" + url.QueryEscape(customers[r.IntN(len(customers))]) + fmt.Sprintf("&limit=%d", listLimit)
 		}},
 	}
@@ -135,7 +139,17 @@ func runBenchQueries(ctx context.Context, args []string) error {
 				return err
 			}
 		}
+		if cpuProfile != "" {
+			pf, err := os.Create(cpuProfile + "." + w.key)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(pf); err != nil {
+				return err
+			}
+		}
 		res, err := drive(ctx, client, srv.URL, clients, duration, w.path)
+		pprof.StopCPUProfile()
 		if err != nil {
 			return err
 		}
