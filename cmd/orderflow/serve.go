@@ -30,6 +30,8 @@ import (
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/queries"
+	"github.com/orderflow/orderflow/streams/hub"
+	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/projector"
 	"github.com/orderflow/orderflow/streams/relay"
 	"github.com/orderflow/orderflow/web"
@@ -156,6 +158,23 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 						}
 					},
 				})
+			})
+		}
+		if c.hasRole("hub") {
+			// Every hub node reads every partition from the end (no group,
+			// nothing committed); history comes from the store.
+			sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{Config: kcfg, StartOffset: kafka.LastOffset}, log)
+			if err != nil {
+				return err
+			}
+			h, err := hub.New(hub.Config{Store: store, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log})
+			if err != nil {
+				return err
+			}
+			h.Register(mux) // GET /v1/stream; Run closes its WebSockets (1001) when ctx ends
+			g.Go(func() error {
+				defer func() { _ = sub.Close() }()
+				return h.Run(ctx)
 			})
 		}
 	}

@@ -211,6 +211,7 @@ type frame struct {
 	Code       string          `json:"code"`
 	Message    string          `json:"message"`
 	at         time.Time
+	raw        []byte
 }
 
 // client is a real WebSocket client over TCP that records every frame.
@@ -285,7 +286,7 @@ func (c *client) readLoop() {
 			c.t.Errorf("server sent a non-JSON frame %q: %v", b, err)
 			continue
 		}
-		f.at = now
+		f.at, f.raw = now, b
 		if f.Type == "event" && c.onEvent != nil {
 			c.onEvent(f)
 		}
