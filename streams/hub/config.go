@@ -151,7 +151,10 @@ func (c *Config) setDefaults() {
 	defD(&c.WriteWait, writeWait)
 	defD(&c.PongWait, pongWait)
 	if c.PingPeriod == 0 {
-		c.PingPeriod = c.PongWait * 9 / 10
+		c.PingPeriod = pingPeriod
+		if c.PongWait != pongWait { // keep the ratio when only PongWait is set
+			c.PingPeriod = c.PongWait * 9 / 10
+		}
 	}
 	defD(&c.IdleTimeout, idleTimeout)
 	defD(&c.ShutdownTimeout, 10*time.Second)

@@ -262,12 +262,12 @@ func (c *conn) subscribe(f clientFrame) {
 	sub := &subscription{c: c, ch: ch, recovering: true}
 	ch.subs[sub] = struct{}{}
 	c.subs[cn.name] = sub
+	if cn.kind == kindCustomer { // under Hub.mu: dispatch re-checks it there
+		h.customerSubs.Add(1)
+	}
 	head := h.head
 	h.mu.Unlock()
 	h.m.subscriptions.Inc()
-	if cn.kind == kindCustomer {
-		h.customerSubs.Add(1)
-	}
 
 	pos, recovered, err := c.recover(cn, f.Since, head)
 	if err != nil {

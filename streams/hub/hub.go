@@ -274,15 +274,25 @@ func (h *Hub) retry(ctx context.Context, what string, fn func(context.Context) e
 // dispatch fans one event out; the sequencer calls it in position order.
 func (h *Hub) dispatch(e eventstore.RecordedEvent) {
 	h.cust.observe(e)
-	customer := ""
-	if h.customerSubs.Load() > 0 {
-		ctx := *h.runCtx.Load()
-		h.retry(ctx, "look up a customer", func(ctx context.Context) (err error) {
-			customer, err = h.cust.of(ctx, e)
-			return err
-		})
+	customer, looked := "", false
+	for {
+		// The look-up may read the store, so it runs without Hub.mu; a
+		// customer subscription registered meanwhile (customerSubs
+		// changes only under Hub.mu) sends us round again.
+		if !looked && h.customerSubs.Load() > 0 {
+			ctx := *h.runCtx.Load()
+			h.retry(ctx, "look up a customer", func(ctx context.Context) (err error) {
+				customer, err = h.cust.of(ctx, e)
+				return err
+			})
+			looked = true
+		}
+		h.mu.Lock()
+		if looked || h.customerSubs.Load() == 0 {
+			break
+		}
+		h.mu.Unlock()
 	}
-	h.mu.Lock()
 	h.head = e.Position
 	h.fanoutLocked(chanAll, e)
 	h.fanoutLocked(prefixOrder+e.StreamID.String(), e)

@@ -216,8 +216,8 @@ func TestResumeTooOldGivesRecoveredFalseAndContinuesLive(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.subscribe("orders", 10)                           // 90 behind: too old
-	c.subscribe("customer:c", head-5)                   // 5 behind: recovered
+	c.subscribe("orders", 10)                          // 90 behind: too old
+	c.subscribe("customer:c", head-5)                  // 5 behind: recovered
 	c.subscribe("order:"+orders[3].String(), int64(2)) // versions 3..10
 	c.waitSubscribed(10*time.Second, "orders", "customer:c", "order:"+orders[3].String())
 	if f := c.subscribed["orders"]; f.Recovered || f.Position != head {
