@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -58,11 +57,7 @@ func runExport(ctx context.Context, args []string) error {
 			f.check(err != nil, "--stream=%q: not an order id (ULID)", stream)
 			filter.Stream = &id
 		}
-		for _, t := range strings.Split(types, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				filter.Types = append(filter.Types, t)
-			}
-		}
+		filter.Types = splitList(types)
 	}); err != nil {
 		return err
 	}

@@ -53,15 +53,7 @@ func (k *kafkaConfig) validate(f *flags) {
 	}
 }
 
-func (k *kafkaConfig) brokerList() []string {
-	var out []string
-	for _, b := range strings.Split(k.brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
+func (k *kafkaConfig) brokerList() []string { return splitList(k.brokers) }
 
 func (k *kafkaConfig) client(brokers []string) kafka.Config {
 	return kafka.Config{Brokers: brokers, ClientID: "orderflow", TLS: k.tls, SASL: k.sasl}

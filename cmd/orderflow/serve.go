@@ -47,6 +47,8 @@ type serveConfig struct {
 	migrate         bool
 	dbMaxConns      int
 	shutdownTimeout time.Duration
+	hubOrigins      string
+	hubSendBuffer   int
 }
 
 func (c *serveConfig) hasRole(r string) bool {
@@ -62,6 +64,8 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&c.roles, "roles", "ORDERFLOW_ROLES", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	f.bool(&c.migrate, "migrate", "ORDERFLOW_MIGRATE", true, "apply pending migrations at start")
 	f.int(&c.dbMaxConns, "db-max-conns", "ORDERFLOW_DB_MAX_CONNS", 20, "PostgreSQL pool size")
+	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
+	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
 	if err := f.parse(args, func() {
 		c.validate(f)
@@ -73,6 +77,7 @@ func runServe(ctx context.Context, args []string) error {
 		f.check(err != nil, "ORDERFLOW_HTTP_ADDR=%q: want host:port or :port", c.httpAddr)
 		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
+		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
 	}); err != nil {
 		return err
 	}
@@ -167,7 +172,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			h, err := hub.New(hub.Config{Store: store, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log})
+			h, err := hub.New(hub.Config{Store: store, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
+				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer})
 			if err != nil {
 				return err
 			}
@@ -295,4 +301,15 @@ func expireKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error
 		case <-t.C:
 		}
 	}
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
