@@ -46,6 +46,8 @@ func servedRoutes() []string {
 	rec.HandleFunc("GET /v1/openapi.yaml", nil)
 	rec.HandleFunc("GET /metrics", nil)
 	rec.HandleFunc("GET /v1/projections", nil)
+	rec.HandleFunc("GET /v1/stream", nil) // streams/hub: Hub.Register
+	rec.HandleFunc("GET /", nil)          // web: the page (registered as "GET /{$}")
 	commands.NewAPI(commands.NewService(nil, nil, nil, time.Now)).Register(rec)
 	queries.NewAPI(nil, nil, nil, queries.Options{}).Register(rec)
 	return rec.patterns
