@@ -115,25 +115,23 @@ func runRebuild(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tty := isatty.IsTerminal(os.Stderr.Fd())
-	for _, p := range chosen {
-		var progress func(done, total int64)
-		if tty {
-			progress = func(done, total int64) {
-				fmt.Fprintf(os.Stderr, "\r%s: %s", p.Name(), bar(done, total))
-			}
-		}
-		st, err := rt.Rebuild(ctx, owner, p, progress)
-		if tty {
-			fmt.Fprintln(os.Stderr)
-		}
-		if err != nil {
-			return err
-		}
+	var progress func(done, total int64)
+	if isatty.IsTerminal(os.Stderr.Fd()) {
+		progress = func(done, total int64) { fmt.Fprintf(os.Stderr, "\rrebuild: %s", bar(done, total)) }
+	}
+	// One pass over the store feeds every chosen projection.
+	sts, err := rt.RebuildAll(ctx, owner, chosen, progress)
+	if progress != nil {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	for i, st := range sts {
 		rate := float64(st.Events) / st.Load.Seconds()
 		fmt.Printf("%s: %d orders, %d events loaded in %s (%.0f events/s), %d caught up, swapped after %s%s\n",
-			p.Name(), st.Orders, st.Events, st.Load.Round(time.Millisecond), rate, st.CaughtUp, st.Total.Round(time.Millisecond),
-			undecodable(st.Undecodable))
+			chosen[i].Name(), st.Orders, st.Events, st.Load.Round(time.Millisecond), rate, st.CaughtUp,
+			st.Total.Round(time.Millisecond), undecodable(st.Undecodable))
 	}
 	return nil
 }
