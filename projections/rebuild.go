@@ -68,6 +68,21 @@ func (r *Runtime) Rebuild(ctx context.Context, owner *pgxpool.Pool, p Projection
 // catch-up and swap on its own, in the order of ps. The stats are in the
 // order of ps.
 func (r *Runtime) RebuildAll(ctx context.Context, owner *pgxpool.Pool, ps []Projection, progress func(done, total int64)) ([]RebuildStats, error) {
+	sts, err := r.rebuildAll(ctx, owner, ps, progress)
+	if err != nil {
+		// Say so in the status; the live tables are untouched unless the
+		// projection was already swapped (then it reads "running").
+		for _, p := range ps {
+			var state string
+			if e := owner.QueryRow(context.WithoutCancel(ctx), `SELECT state FROM projection_state WHERE projection = $1`, p.Name()).Scan(&state); e == nil && state == "rebuilding" {
+				_ = setState(context.WithoutCancel(ctx), owner, p.Name(), "failed", "rebuild failed: "+err.Error()+" (run the rebuild again)")
+			}
+		}
+	}
+	return sts, err
+}
+
+func (r *Runtime) rebuildAll(ctx context.Context, owner *pgxpool.Pool, ps []Projection, progress func(done, total int64)) ([]RebuildStats, error) {
 	start := time.Now()
 	sts := make([]RebuildStats, len(ps))
 	for _, p := range ps {
