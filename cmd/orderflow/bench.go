@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,23 +19,11 @@ seed writes orders that never happened). Each prints its configuration, the
 server's version and shared_buffers, and a summary table.`
 
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(os.Stderr, benchUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	switch args[0] {
-	case "seed":
-		return runBenchSeed(ctx, args[1:])
-	case "rebuild":
-		return runBenchRebuild(ctx, args[1:])
-	case "queries":
-		return runBenchQueries(ctx, args[1:])
-	}
-	fmt.Fprintf(os.Stderr, "orderflow bench: unknown subcommand %q\n\n%s\n", args[0], benchUsage)
-	return errUsage
+	return dispatch(ctx, "bench", benchUsage, args, map[string]func(context.Context, []string) error{
+		"seed":    runBenchSeed,
+		"rebuild": runBenchRebuild,
+		"queries": runBenchQueries,
+	})
 }
 
 // serverInfo is the part of a benchmark's configuration that is the

@@ -18,23 +18,11 @@ const eventsUsage = `Usage: orderflow events <subcommand> [flags]
   detach --before YYYY-MM    detach (not drop) partitions of months before YYYY-MM, for archiving`
 
 func runEvents(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(os.Stderr, eventsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	switch args[0] {
-	case "export":
-		return runExport(ctx, args[1:])
-	case "partitions":
-		return runPartitions(ctx, args[1:])
-	case "detach":
-		return runDetach(ctx, args[1:])
-	}
-	fmt.Fprintf(os.Stderr, "orderflow events: unknown subcommand %q\n\n%s\n", args[0], eventsUsage)
-	return errUsage
+	return dispatch(ctx, "events", eventsUsage, args, map[string]func(context.Context, []string) error{
+		"export":     runExport,
+		"partitions": runPartitions,
+		"detach":     runDetach,
+	})
 }
 
 func runPartitions(ctx context.Context, args []string) error {

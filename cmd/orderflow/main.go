@@ -68,3 +68,19 @@ func main() {
 	usage()
 	os.Exit(2)
 }
+
+// dispatch runs the subcommand args[0] of command name, or prints usage.
+func dispatch(ctx context.Context, name, usage string, args []string, subs map[string]func(context.Context, []string) error) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(os.Stderr, usage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	if run, ok := subs[args[0]]; ok {
+		return run(ctx, args[1:])
+	}
+	fmt.Fprintf(os.Stderr, "orderflow %s: unknown subcommand %q\n\n%s\n", name, args[0], usage)
+	return errUsage
+}

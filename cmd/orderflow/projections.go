@@ -24,21 +24,10 @@ const projectionsUsage = `Usage: orderflow projections <subcommand> [flags]
                          Safe to interrupt and run again.`
 
 func runProjections(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(os.Stderr, projectionsUsage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
-	}
-	switch args[0] {
-	case "status":
-		return runProjectionsStatus(ctx, args[1:])
-	case "rebuild":
-		return runRebuild(ctx, args[1:])
-	}
-	fmt.Fprintf(os.Stderr, "orderflow projections: unknown subcommand %q\n\n%s\n", args[0], projectionsUsage)
-	return errUsage
+	return dispatch(ctx, "projections", projectionsUsage, args, map[string]func(context.Context, []string) error{
+		"status":  runProjectionsStatus,
+		"rebuild": runRebuild,
+	})
 }
 
 func runProjectionsStatus(ctx context.Context, args []string) error {
