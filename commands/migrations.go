@@ -3,16 +3,12 @@ package commands
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/orderflow/orderflow/internal/migrate"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Migrations returns the command side's tables (idempotency keys).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return migrate.Dir(migrationFiles, "migrations") }

@@ -94,3 +94,14 @@ func Pending(ctx context.Context, db *sql.DB, sets ...Set) (bool, error) {
 	}
 	return false, nil
 }
+
+// Dir returns the migrations directory of an embedded file system, where
+// each package keeps its *.sql files. The directory is fixed at build time,
+// so a failure is a programming error.
+func Dir(files fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(fmt.Sprintf("migrations directory %q: %v", dir, err))
+	}
+	return sub
+}

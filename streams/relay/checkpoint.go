@@ -5,6 +5,8 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+
+	"github.com/orderflow/orderflow/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -12,13 +14,7 @@ var migrationFiles embed.FS
 
 // Migrations returns the relay's SQL migrations (goose format), applied as
 // their own set after the eventstore's (they grant to its role).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return migrate.Dir(migrationFiles, "migrations") }
 
 // loadCheckpoint returns the stored checkpoint of the relay's topic,
 // creating the row at 0 on first use.
