@@ -1,0 +1,120 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderflow/orderflow/eventstore"
+)
+
+// finishShadow makes the shadow tables logged and gives them the live
+// tables' keys, indexes and grants (the live definitions, so that a later
+// migration finds the names it expects).
+func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, tables []string) error {
+	for _, t := range tables {
+		rows, err := owner.Query(ctx, `
+			SELECT 'ALTER TABLE %s ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid)
+			  FROM pg_constraint WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u')
+			UNION ALL
+			SELECT replace(indexdef, ' ON public.', ' ON %s.')
+			  FROM pg_indexes i WHERE schemaname = 'public' AND tablename = $1
+			   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)`, t)
+		if err != nil {
+			return err
+		}
+		stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		ddl := fmt.Sprintf("ALTER TABLE %s.%s SET LOGGED;", shadow, t)
+		for _, s := range stmts {
+			ddl += strings.ReplaceAll(s, "%s", shadow+"."+t) + ";"
+		}
+		ddl = strings.ReplaceAll(ddl, "ON "+shadow+"."+t+"."+t, "ON "+shadow+"."+t)
+		ddl += fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s.%s TO orderflow_app;", shadow, t)
+		if _, err := owner.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	_, err := owner.Exec(ctx, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO orderflow_app", shadow))
+	return err
+}
+
+// catchUpBatch is how many events one catch-up transaction applies.
+const catchUpBatch = 1000
+
+// catchUp applies up to catchUpBatch events after "after" to the shadow
+// tables through the live apply path, in one transaction.
+func (r *Runtime) catchUp(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, after int64) (int64, int64, error) {
+	evs, err := r.store.ReadAll(ctx, after, catchUpBatch)
+	if err != nil || len(evs) == 0 {
+		return 0, after, err
+	}
+	err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+		return r.applyShadow(ctx, tx, p, shadow, evs)
+	})
+	if err != nil {
+		return 0, after, err
+	}
+	return int64(len(evs)), evs[len(evs)-1].Position, nil
+}
+
+func (r *Runtime) applyShadow(ctx context.Context, tx pgx.Tx, p Projection, shadow string, evs []eventstore.RecordedEvent) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+shadow+", public"); err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if _, err := r.apply(ctx, tx, p, noCheckpoint, ev); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, "SET LOCAL search_path = public")
+	return err
+}
+
+// swap finishes the catch-up under the live tables' locks and exchanges the
+// tables.
+func (r *Runtime) swap(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, tables []string, after int64, st *RebuildStats) error {
+	return pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '10s'"); err != nil {
+			return err
+		}
+		live := make([]string, len(tables))
+		for i, t := range tables {
+			live[i] = "public." + t
+		}
+		// Versions table first, then the model's tables in Apply's order:
+		// the live projector takes them in this order too.
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(live, ", ")+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return err
+		}
+		for {
+			evs, err := r.store.ReadAll(ctx, after, catchUpBatch)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				break
+			}
+			if err := r.applyShadow(ctx, tx, p, shadow, evs); err != nil {
+				return err
+			}
+			st.CaughtUp += int64(len(evs))
+			after = evs[len(evs)-1].Position
+		}
+		retired := "retired_" + p.Name()
+		ddl := fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s;", retired, retired)
+		for _, t := range tables {
+			ddl += fmt.Sprintf("ALTER TABLE public.%s SET SCHEMA %s; ALTER TABLE %s.%s SET SCHEMA public;", t, retired, shadow, t)
+		}
+		ddl += fmt.Sprintf("DROP SCHEMA %s CASCADE; DROP SCHEMA %s;", retired, shadow)
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return err
+		}
+		return setState(ctx, tx, p.Name(), "running", fmt.Sprintf("rebuilt up to position %d", after))
+	})
+}
