@@ -11,18 +11,19 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 )
 
-// finishShadow makes the shadow tables logged and gives them the live
-// tables' keys, indexes and grants (the live definitions, so that a later
-// migration finds the names it expects).
+// finishShadow gives the shadow tables the live tables' keys, indexes and
+// grants, under the live names, so that after the swap a later migration
+// finds the names it expects.
 func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, tables []string) error {
 	for _, t := range tables {
 		rows, err := owner.Query(ctx, `
-			SELECT 'ALTER TABLE %s ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid)
-			  FROM pg_constraint WHERE conrelid = ('public.' || $1)::regclass AND contype IN ('p', 'u')
+			SELECT format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', $2::text, $1::text, conname, pg_get_constraintdef(oid))
+			  FROM pg_constraint WHERE conrelid = format('public.%I', $1::text)::regclass AND contype IN ('p', 'u')
 			UNION ALL
-			SELECT replace(indexdef, ' ON public.', ' ON %s.')
+			SELECT replace(indexdef, ' ON public.', format(' ON %I.', $2::text))
 			  FROM pg_indexes i WHERE schemaname = 'public' AND tablename = $1
-			   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = (quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)`, t)
+			   AND NOT EXISTS (SELECT FROM pg_constraint c
+			                   WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)`, t, shadow)
 		if err != nil {
 			return err
 		}
@@ -30,11 +31,7 @@ func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, table
 		if err != nil {
 			return err
 		}
-		ddl := fmt.Sprintf("ALTER TABLE %s.%s SET LOGGED;", shadow, t)
-		for _, s := range stmts {
-			ddl += strings.ReplaceAll(s, "%s", shadow+"."+t) + ";"
-		}
-		ddl = strings.ReplaceAll(ddl, "ON "+shadow+"."+t+"."+t, "ON "+shadow+"."+t)
+		ddl := strings.Join(stmts, ";\n") + ";"
 		ddl += fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s.%s TO orderflow_app;", shadow, t)
 		if _, err := owner.Exec(ctx, ddl); err != nil {
 			return fmt.Errorf("%s: %w", t, err)
