@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -267,26 +266,7 @@ func (e *projEnv) counter(name string) float64 {
 // timestamps read the same on any server.
 func (e *projEnv) dump(p Projection) map[string][]string {
 	e.t.Helper()
-	out := map[string][]string{}
-	err := pgx.BeginFunc(e.ctx, e.db.Owner, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(e.ctx, "SET LOCAL TimeZone = 'UTC'"); err != nil {
-			return err
-		}
-		for _, t := range append([]string{versionsTable(p)}, p.Tables()...) {
-			rows, err := tx.Query(e.ctx, `SELECT r::text FROM `+t+` r ORDER BY r::text COLLATE "C"`)
-			if err != nil {
-				return err
-			}
-			if out[t], err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return out
+	return e.db.Rows(e.t, append([]string{versionsTable(p)}, p.Tables()...)...)
 }
 
 // diffRows fails t with the first differences between two dumps.

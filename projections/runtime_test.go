@@ -157,27 +157,10 @@ func (e *env) deliver(t *testing.T, p projections.Projection, rng *rand.Rand) {
 	}
 }
 
-// dump returns every row of the projection's tables as text, in key order.
+// dump returns every row of the projection's tables as text.
 func (e *env) dump(t *testing.T, p projections.Projection) map[string][]string {
 	t.Helper()
-	out := map[string][]string{}
-	for _, table := range append([]string{p.Name() + "_versions"}, p.Tables()...) {
-		rows, err := e.db.Owner.Query(context.Background(), fmt.Sprintf(`SELECT t::text FROM %s t ORDER BY 1`, table))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out[table] = append(out[table], s)
-		}
-		if rows.Err() != nil {
-			t.Fatal(rows.Err())
-		}
-	}
-	return out
+	return e.db.Rows(t, append([]string{p.Name() + "_versions"}, p.Tables()...)...)
 }
 
 func TestOrderSummaryRebuildEqualsLive(t *testing.T) {

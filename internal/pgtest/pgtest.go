@@ -98,3 +98,34 @@ func New(t testing.TB, sets ...migrate.Set) *DB {
 	t.Cleanup(func() { db.Pool.Close(); db.Owner.Close() })
 	return db
 }
+
+// Rows returns every row of each table as text, sorted, in one snapshot:
+// comparing two read models row by row is comparing these. Times print in
+// UTC so that the session's time zone cannot make equal rows differ.
+func (db *DB) Rows(t testing.TB, tables ...string) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	out := make(map[string][]string, len(tables))
+	err := pgx.BeginFunc(ctx, db.Owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SET LOCAL TimeZone = 'UTC'"); err != nil {
+			return err
+		}
+		for _, table := range tables {
+			rows, err := tx.Query(ctx, `SELECT r::text FROM `+pgx.Identifier{table}.Sanitize()+` r ORDER BY r::text COLLATE "C"`)
+			if err != nil {
+				return err
+			}
+			if out[table], err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("pgtest: dump %v: %v", tables, err)
+	}
+	return out
+}

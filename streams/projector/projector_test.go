@@ -170,21 +170,7 @@ func dlqCounter(t *testing.T, reg *prometheus.Registry, projection string) prome
 
 func dump(t *testing.T, db *pgtest.DB, p projections.Projection) map[string][]string {
 	t.Helper()
-	out := map[string][]string{}
-	for _, table := range append([]string{p.Name() + "_versions"}, p.Tables()...) {
-		rows, err := db.Owner.Query(context.Background(), fmt.Sprintf(`SELECT t::text FROM %s t ORDER BY 1`, table))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out[table] = append(out[table], s)
-		}
-	}
-	return out
+	return db.Rows(t, append([]string{p.Name() + "_versions"}, p.Tables()...)...)
 }
 
 type testWriter struct{ t *testing.T }
