@@ -61,46 +61,18 @@ pg-status: ## is the project-local PostgreSQL running?
 
 # -race needs cgo, hence a C compiler, which a Go-only machine may lack.
 race-toolchain:
-	@cc="$$($(GO) env CC)"; cc="$${cc%% *}"; \
-	if ! command -v "$$cc" >/dev/null 2>&1; then \
-		if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
-			echo "make: go test -race needs cgo and a C compiler; installing gcc with apt-get" >&2; \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 </dev/null; \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends gcc libc6-dev </dev/null; \
-		else \
-			echo "make: go test -race needs cgo and a C compiler ($$cc not found): apt-get install gcc libc6-dev" >&2; \
-			exit 1; \
-		fi; \
-	fi
+	@cc="$$($(GO) env CC)"; scripts/need.sh "$${cc%% *}" "go test -race needs cgo and a C compiler" gcc libc6-dev
 
 # The relay's tests run the README's kcat example against a real broker.
 kcat:
-	@if ! command -v kcat >/dev/null 2>&1; then \
-		if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
-			echo "make: installing kcat with apt-get (the README's Kafka example is tested)" >&2; \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 </dev/null; \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends kcat </dev/null; \
-		else \
-			echo "make: the tests need kcat: apt-get install kcat" >&2; \
-			exit 1; \
-		fi; \
-	fi
+	@scripts/need.sh kcat "the README's Kafka example is tested" kcat
 
 # The dashboard's browser test (web/browser_test.go) drives Debian's chromium
 # through playwright-core; no browser is ever downloaded.
 browser-deps: web/e2e/node_modules/.package-lock.json ## install the browser test's chromium (apt-get) and npm packages
-	@if [[ ! -x /usr/bin/chromium ]]; then \
-		if [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null; then \
-			echo "make: installing chromium with apt-get (the dashboard's browser test)" >&2; \
-			DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=600 </dev/null; \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends chromium </dev/null; \
-		else \
-			echo "make: the browser test needs /usr/bin/chromium: apt-get install chromium" >&2; \
-			exit 1; \
-		fi; \
-	fi
+	@scripts/need.sh /usr/bin/chromium "the dashboard's browser test" chromium
 
 web/e2e/node_modules/.package-lock.json: web/e2e/package.json web/e2e/package-lock.json
-	@command -v npm >/dev/null || { echo "make: the browser test needs Node.js 20+ and npm" >&2; exit 1; }
+	@scripts/need.sh npm "the browser test runs playwright-core" nodejs npm
 	cd web/e2e && npm ci --no-audit --no-fund
 	@touch $@
