@@ -23,7 +23,7 @@ func subcommands() []command {
 	return []command{
 		{"serve", "serve the platform (roles: api, relay, projector, hub)", runServe},
 		{"migrate", "apply or inspect database migrations (up, status)", runMigrate},
-		{"events", "event store administration (partitions)", runEvents},
+		{"events", "event store: export, partitions, detach", runEvents},
 		{"kafka", "run the embedded Kafka broker on its own", runKafka},
 		{"projections", "projection status and rebuilds", runProjections},
 		{"bench", "benchmarks on a scratch database (seed, rebuild, queries)", runBench},
@@ -33,7 +33,7 @@ func subcommands() []command {
 func usage() {
 	fmt.Fprintf(os.Stderr, "orderflow: an event-sourced order platform on PostgreSQL and Kafka.\n\nUsage:\n  orderflow <command> [flags]\n\nCommands:\n")
 	for _, c := range subcommands() {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'orderflow <command> --help' for a command's flags. Every flag can also be set by the environment variable named in its help.\n")
 }

@@ -57,7 +57,7 @@ func (c *serveConfig) hasRole(r string) bool {
 
 func runServe(ctx context.Context, args []string) error {
 	var c serveConfig
-	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket).")
+	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). The Kafka SASL password is read from $ORDERFLOW_KAFKA_SASL_PASSWORD only (never a flag: it would show in ps).")
 	c.register(f)
 	c.kafka.register(f)
 	f.string(&c.httpAddr, "http-addr", "ORDERFLOW_HTTP_ADDR", ":8080", "HTTP listen address")
