@@ -88,6 +88,7 @@ func runBenchRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 
+	rebuildGC()
 	rt, err := projections.NewRuntime(app, store, order.NewRegistry(), nil, log)
 	if err != nil {
 		return err
