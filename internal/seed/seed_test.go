@@ -164,7 +164,7 @@ func TestASeededStoreDecodesFoldsAndRebuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = store.ScanStreams(ctx, head, func(e eventstore.RecordedEvent) error {
+	err = store.Scan(ctx, eventstore.Filter{UpToPosition: head}, func(e eventstore.RecordedEvent) error {
 		if e.StreamType != seed.StreamType || e.Metadata.Actor != seed.Actor || e.Metadata.CorrelationID == "" {
 			t.Fatalf("event %s: stream type %q, metadata %+v", e.ID, e.StreamType, e.Metadata)
 		}
