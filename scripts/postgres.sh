@@ -14,9 +14,10 @@
 #   .pgdata/run    its unix socket
 #   .pgdata/log    server logs (pg_ctl.log for startup, postgresql-*.log)
 #
-# It listens on 127.0.0.1:${ORDERFLOW_PG_PORT:-55432} only, trust auth, superuser
-# "postgres", database "orderflow". Two clones running at once need different
-# ORDERFLOW_PG_PORT values; `up` refuses a port something else already holds.
+# It listens on 127.0.0.1 only, trust auth, superuser "postgres", database
+# "orderflow", on ORDERFLOW_PG_PORT if set (refused if something else holds
+# it), else on 55432 or, when that is taken, the next free port, remembered
+# in .pgdata/port so that `url` agrees.
 #
 # The server binaries are the system's (/usr/lib/postgresql/<newest>/bin); they
 # are installed with apt-get when missing. initdb and postgres refuse to run as
@@ -29,7 +30,18 @@ PGROOT="$ROOT/.pgdata"
 PGDATA_DIR="$PGROOT/data"
 PGRUN="$PGROOT/run"
 PGLOG="$PGROOT/log"
-PORT="${ORDERFLOW_PG_PORT:-55432}"
+# The port: ORDERFLOW_PG_PORT if set; else the one this checkout's cluster
+# was given (remembered in .pgdata/port); else 55432, or the next free port
+# when 55432 is taken (a stale cluster of another checkout, say), chosen at
+# the first `up` and remembered, so `url` always agrees with `up`.
+DEFAULT_PORT=55432
+if [[ -n "${ORDERFLOW_PG_PORT:-}" ]]; then
+	PORT="$ORDERFLOW_PG_PORT"
+elif [[ -s "$PGROOT/port" ]]; then
+	PORT="$(cat "$PGROOT/port")"
+else
+	PORT=$DEFAULT_PORT
+fi
 DBNAME=orderflow
 SERVICE_USER=postgres # the system user the server runs as when we are root
 
@@ -155,6 +167,9 @@ running() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
+# who_has_port_at P names the server on port P (see who_has_port).
+who_has_port_at() { local PORT=$1; who_has_port; }
+
 # who_has_port names the server on $PORT if it is a PostgreSQL we may log into.
 who_has_port() {
 	local psql dir
@@ -243,7 +258,24 @@ EOF
 	((EUID != 0)) || chown "$(run_as):" "$PGDATA_DIR/orderflow.conf"
 }
 
+# pick_free_port moves PORT to the first free port from DEFAULT_PORT on and
+# remembers it, unless the user chose the port.
+pick_free_port() {
+	[[ -z "${ORDERFLOW_PG_PORT:-}" ]] || return 0
+	local p
+	for ((p = DEFAULT_PORT; p < DEFAULT_PORT + 100; p++)); do
+		PORT=$p
+		if ! port_open; then
+			[[ $p == "$DEFAULT_PORT" ]] || log "port $DEFAULT_PORT is taken$(who_has_port_at $DEFAULT_PORT); this checkout's cluster uses $p"
+			printf '%s\n' "$p" >"$PGROOT/port"
+			return 0
+		fi
+	done
+	PORT=$DEFAULT_PORT
+}
+
 start_cluster() {
+	pick_free_port
 	if port_open; then
 		die "port $PORT on 127.0.0.1 is already taken by another server$(who_has_port), not this checkout's cluster ($PGDATA_DIR).
   Pick a free port with ORDERFLOW_PG_PORT=<port> (use the same value for 'url' and 'make'),
