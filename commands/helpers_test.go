@@ -36,7 +36,7 @@ func newAPI(t *testing.T) *api {
 		migrate.Set{Name: "commands", FS: commands.Migrations()})
 	store := eventstore.New(db.Pool)
 	now := time.Now()
-	if _, err := store.EnsurePartitions(context.Background(), now, now.AddDate(0, 3, 0)); err != nil {
+	if err := store.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

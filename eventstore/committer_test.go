@@ -24,7 +24,7 @@ func newInternalStore(t *testing.T) (*Store, *pgtest.DB) {
 	db := pgtest.New(t, migrate.Set{Name: "eventstore", FS: Migrations()})
 	s := New(db.Pool)
 	now := time.Now()
-	if _, err := s.EnsurePartitions(context.Background(), now, now.AddDate(0, PartitionsAhead, 0)); err != nil {
+	if err := s.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	return s, db

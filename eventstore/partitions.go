@@ -29,12 +29,18 @@ func (s *Store) EnsurePartitions(ctx context.Context, from, to time.Time) ([]str
 	return names, nil
 }
 
+// EnsureAhead creates the partitions of now's month and of the
+// PartitionsAhead months after it, where missing.
+func (s *Store) EnsureAhead(ctx context.Context, now time.Time) error {
+	_, err := s.EnsurePartitions(ctx, now, now.AddDate(0, PartitionsAhead, 0))
+	return err
+}
+
 // MaintainPartitions keeps the current month and PartitionsAhead months
 // ready, now and then every interval, until ctx ends.
 func (s *Store) MaintainPartitions(ctx context.Context, interval time.Duration, now func() time.Time, log *slog.Logger) error {
 	for {
-		t := now().UTC()
-		if _, err := s.EnsurePartitions(ctx, t, t.AddDate(0, PartitionsAhead, 0)); err != nil {
+		if err := s.EnsureAhead(ctx, now().UTC()); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -21,7 +21,7 @@ func newStore(t testing.TB) (*eventstore.Store, *pgtest.DB) {
 	db := pgtest.New(t, migrate.Set{Name: "eventstore", FS: eventstore.Migrations()})
 	s := eventstore.New(db.Pool)
 	now := time.Now()
-	if _, err := s.EnsurePartitions(context.Background(), now, now.AddDate(0, eventstore.PartitionsAhead, 0)); err != nil {
+	if err := s.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	return s, db

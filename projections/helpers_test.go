@@ -41,7 +41,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	ctx := context.Background()
 	store := eventstore.New(db.Pool)
 	now := time.Now()
-	if _, err := store.EnsurePartitions(ctx, now, now.AddDate(0, 3, 0)); err != nil {
+	if err := store.EnsureAhead(ctx, now); err != nil {
 		t.Fatal(err)
 	}
 	reg, prom := order.NewRegistry(), prometheus.NewRegistry()

@@ -45,7 +45,7 @@ func newEnv(t *testing.T, opts queries.Options) *env {
 		migrate.Set{Name: "projections", FS: projections.Migrations()})
 	store := eventstore.New(db.Pool)
 	now := time.Now()
-	if _, err := store.EnsurePartitions(context.Background(), now, now.AddDate(0, 3, 0)); err != nil {
+	if err := store.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	registry := order.NewRegistry()

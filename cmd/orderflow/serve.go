@@ -100,7 +100,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	defer pool.Close()
 	store := eventstore.New(pool)
 	now := time.Now()
-	if _, err := store.EnsurePartitions(ctx, now, now.AddDate(0, eventstore.PartitionsAhead, 0)); err != nil {
+	if err := store.EnsureAhead(ctx, now); err != nil {
 		return err
 	}
 

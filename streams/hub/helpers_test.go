@@ -55,7 +55,7 @@ func newEnv(t testing.TB) *env {
 		migrate.Set{Name: "relay", FS: relay.Migrations()})
 	s := eventstore.New(db.Pool)
 	now := time.Now()
-	if _, err := s.EnsurePartitions(context.Background(), now, now.AddDate(0, 3, 0)); err != nil {
+	if err := s.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	brokers := kafkatest.Start(t)

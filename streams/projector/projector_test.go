@@ -39,7 +39,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		migrate.Set{Name: "projections", FS: projections.Migrations()})
 	store := eventstore.New(db.Pool)
 	now := time.Now()
-	if _, err := store.EnsurePartitions(ctx, now, now.AddDate(0, 3, 0)); err != nil {
+	if err := store.EnsureAhead(ctx, now); err != nil {
 		t.Fatal(err)
 	}
 	brokers := kafkatest.Start(t)
