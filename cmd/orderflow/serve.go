@@ -99,8 +99,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	defer pool.Close()
 	store := eventstore.New(pool)
-	now := time.Now()
-	if err := store.EnsureAhead(ctx, now); err != nil {
+	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
 		return err
 	}
 
