@@ -80,18 +80,26 @@ func (c *conn) reply(pm *websocket.PreparedMessage) {
 	}
 }
 
-// pushHistory queues a recovered frame, waiting while the queue is ¾ full
-// so that live frames of other channels keep room. Only the reader calls
-// it; it blocks nobody else.
-func (c *conn) pushHistory(pm *websocket.PreparedMessage) error {
-	limit := c.h.cfg.SendQueue * 3 / 4
-	for len(c.send) >= limit {
+// waitQueueAtMost blocks the reader until at most n frames are queued, or
+// the connection ends.
+func (c *conn) waitQueueAtMost(n int) error {
+	for len(c.send) > n {
 		select {
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		case <-c.drained:
 		case <-time.After(10 * time.Millisecond): // drained has one slot; re-check anyway
 		}
+	}
+	return nil
+}
+
+// pushHistory queues a recovered frame, waiting while the queue is ¾ full
+// so that live frames of other channels keep room. Only the reader calls
+// it; it blocks nobody else.
+func (c *conn) pushHistory(pm *websocket.PreparedMessage) error {
+	if err := c.waitQueueAtMost(c.h.cfg.SendQueue*3/4 - 1); err != nil {
+		return err
 	}
 	if !c.enqueue(pm) {
 		return fmt.Errorf("send queue full")
@@ -287,13 +295,8 @@ func (c *conn) subscribe(f clientFrame) {
 	}
 
 	// Leave room for subscribed + the live buffer (≤ SendQueue/2).
-	for len(c.send) > h.cfg.SendQueue/4 {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-c.drained:
-		case <-time.After(10 * time.Millisecond):
-		}
+	if c.waitQueueAtMost(h.cfg.SendQueue/4) != nil {
+		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -18,7 +18,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/kafkatest"
@@ -194,8 +193,6 @@ func (th *testHub) metric(name string, labels ...string) float64 {
 	}
 	return 0
 }
-
-var _ = testutil.ToFloat64 // keep the import honest if metric() changes
 
 // frame is any server frame.
 type frame struct {
