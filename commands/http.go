@@ -85,7 +85,7 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 		} else {
 			var err error
 			if req.OrderID, err = ulid.ParseStrict(r.PathValue("id")); err != nil {
-				httpx.WriteProblem(w, r, invalidOrderID(r.PathValue("id")))
+				httpx.WriteProblem(w, r, httpx.InvalidOrderID(r.PathValue("id")))
 				return
 			}
 		}
@@ -166,19 +166,6 @@ func checkIdempotencyKey(k string) *httpx.Problem {
 	}
 	return httpx.NewProblem(http.StatusBadRequest, "invalid-idempotency-key", "Invalid Idempotency-Key",
 		"Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
-}
-
-func invalidOrderID(id string) *httpx.Problem {
-	p := httpx.NewProblem(http.StatusBadRequest, "invalid-order-id", "Invalid order id", "order ids are ULIDs (26 characters of Crockford base32)")
-	p.Errors = []httpx.FieldError{{Field: "id", Message: "not a ULID: " + strconvQuoteShort(id)}}
-	return p
-}
-
-func strconvQuoteShort(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return strconv.Quote(s)
 }
 
 // metadataFrom carries the request's identifiers into every event it causes.

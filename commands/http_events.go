@@ -15,7 +15,7 @@ import (
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	id, err := ulid.ParseStrict(r.PathValue("id"))
 	if err != nil {
-		httpx.WriteProblem(w, r, invalidOrderID(r.PathValue("id")))
+		httpx.WriteProblem(w, r, httpx.InvalidOrderID(r.PathValue("id")))
 		return
 	}
 	from, limit := int64(1), 1000

@@ -56,18 +56,7 @@ func (p paramErrors) err() error {
 		detail: "check " + strings.Join(names, ", "), fields: p}
 }
 
-func invalidOrderID(id string) error {
-	return &badRequestError{slug: "invalid-order-id", title: "Invalid order id",
-		detail: "order ids are ULIDs (26 characters of Crockford base32)",
-		fields: []httpx.FieldError{{Field: "id", Message: "not a ULID: " + quoteShort(id)}}}
-}
-
-func quoteShort(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return fmt.Sprintf("%q", s)
-}
+func invalidOrderID(id string) error { return httpx.InvalidOrderID(id) }
 
 // writeError writes err as its problem.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -78,10 +67,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 // statuses and problem types.
 func problemFor(ctx context.Context, err error) *httpx.Problem {
 	var (
+		ready  *httpx.Problem
 		bad    *badRequestError
 		notYet *notYetError
 	)
 	switch {
+	case errors.As(err, &ready):
+		return ready
 	case errors.As(err, &bad):
 		p := httpx.NewProblem(http.StatusBadRequest, bad.slug, bad.title, bad.detail)
 		p.Errors = bad.fields

@@ -5,6 +5,7 @@ package httpx
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // ProblemTypeBase prefixes every problem type URI. The types are stable
@@ -37,6 +38,17 @@ func NewProblem(status int, slug, title, detail string) *Problem {
 }
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// InvalidOrderID is the problem of a path {id} that is not a ULID; the
+// command and query APIs answer it alike.
+func InvalidOrderID(id string) *Problem {
+	p := NewProblem(http.StatusBadRequest, "invalid-order-id", "Invalid order id", "order ids are ULIDs (26 characters of Crockford base32)")
+	if len(id) > 40 {
+		id = id[:40] + "…"
+	}
+	p.Errors = []FieldError{{Field: "id", Message: "not a ULID: " + strconv.Quote(id)}}
+	return p
+}
 
 // WriteProblem writes p as application/problem+json.
 func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
