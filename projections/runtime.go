@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -81,14 +80,11 @@ func (r *Runtime) apply(ctx context.Context, tx pgx.Tx, p Projection, partition 
 		return res, fmt.Errorf("create version row: %w", err)
 	}
 	err := tx.QueryRow(ctx, `SELECT version, state FROM `+versionsTable(p)+` WHERE stream_id = $1 FOR UPDATE`, id).Scan(&current, &raw)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
+	if err != nil {
 		return res, fmt.Errorf("read version: %w", err)
-	default:
-		if err := json.Unmarshal(raw, &state); err != nil {
-			return res, fmt.Errorf("decode stored state: %w", err)
-		}
+	}
+	if err := json.Unmarshal(raw, &state); err != nil {
+		return res, fmt.Errorf("decode stored state: %w", err)
 	}
 
 	if ev.Version <= current {
