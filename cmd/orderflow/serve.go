@@ -186,7 +186,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
 	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 	g.Go(func() error { return expireKeys(ctx, pool, log) })
-	measured, err := httpx.Metrics(reg, httpx.Unmatched(mux))
+	httpx.HandleUnmatched(mux)
+	measured, err := httpx.Metrics(reg, mux)
 	if err != nil {
 		return err
 	}

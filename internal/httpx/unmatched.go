@@ -2,56 +2,30 @@ package httpx
 
 import (
 	"net/http"
+	"strings"
 )
 
-// Unmatched answers what mux has no route for with problem+json instead of
-// the standard library's plain text: 404 for an unknown path, 405 (with
-// Allow) for a known path and another method. Matched requests, and the
-// mux's own redirects, pass through untouched.
-func Unmatched(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
-			mux.ServeHTTP(w, r)
+// HandleUnmatched registers mux's catch-all ("/"): what no route serves is
+// answered with problem+json instead of the standard library's plain text —
+// 405 with Allow for a known path and another method, 404 otherwise. Only
+// unmatched requests pay for the extra lookups; matched ones are routed
+// once, as before.
+func HandleUnmatched(mux *http.ServeMux) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			WriteProblem(w, r, NewProblem(http.StatusNotFound, "not-found", "Not found", "no resource at this path"))
 			return
 		}
-		// The mux's fallback handler tells what it would have answered.
-		probe := &probeWriter{header: http.Header{}}
-		h.ServeHTTP(probe, r)
-		switch probe.status {
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", probe.header.Get("Allow"))
-			WriteProblem(w, r, NewProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
-				r.Method+" is not served here; Allow lists the methods that are"))
-		case http.StatusNotFound:
-			WriteProblem(w, r, NewProblem(http.StatusNotFound, "not-found", "Not found", "no resource at this path"))
-		default:
-			for k, v := range probe.header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(probe.status)
-		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteProblem(w, r, NewProblem(http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+			r.Method+" is not served here; Allow lists the methods that are"))
 	})
-}
-
-// probeWriter records a fallback handler's status and headers, and drops its
-// plain-text body.
-type probeWriter struct {
-	header http.Header
-	status int
-}
-
-func (p *probeWriter) Header() http.Header { return p.header }
-
-func (p *probeWriter) Write(b []byte) (int, error) {
-	if p.status == 0 {
-		p.status = http.StatusOK
-	}
-	return len(b), nil
-}
-
-func (p *probeWriter) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
 }

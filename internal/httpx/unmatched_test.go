@@ -13,7 +13,8 @@ func TestUnmatchedRequestsGetProblems(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders/{id}/place", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /v1/orders/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	srv := httptest.NewServer(httpx.Unmatched(mux))
+	httpx.HandleUnmatched(mux)
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	tests := []struct {
