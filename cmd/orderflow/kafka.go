@@ -82,7 +82,7 @@ func (k *kafkaConfig) ensureTopics(ctx context.Context, cfg kafka.Config, log *s
 	err := kafka.EnsureTopics(ctx, cfg,
 		kafka.TopicSpec{Name: k.topic, Partitions: k.partitions, ReplicationFactor: 1},
 		kafka.TopicSpec{Name: k.dlqTopic(), Partitions: 1, ReplicationFactor: 1})
-	if err != nil && isMismatch(err) {
+	if errors.Is(err, kafka.ErrTopicMismatch) {
 		log.Warn("a Kafka topic differs from the configuration; orderflow does not change existing topics", "err", err)
 		return nil
 	}
@@ -91,21 +91,19 @@ func (k *kafkaConfig) ensureTopics(ctx context.Context, cfg kafka.Config, log *s
 
 func runKafka(ctx context.Context, args []string) error {
 	var (
-		k       kafkaConfig
-		c       common
-		addr    string
-		topicsN int
+		k    kafkaConfig
+		c    common
+		addr string
 	)
 	f := newFlags("kafka", "Runs the embedded Kafka-protocol broker on its own (franz-go's kfake), so several orderflow processes and tools such as kcat can share it. It keeps nothing across restarts.")
 	f.string(&c.logFormat, "log-format", "ORDERFLOW_LOG_FORMAT", "text", "log format: text or json")
 	f.string(&c.logLevel, "log-level", "ORDERFLOW_LOG_LEVEL", "info", "log level")
 	f.string(&addr, "addr", "ORDERFLOW_KAFKA_EMBEDDED_ADDR", kafka.DefaultBrokerAddr, "listen address")
 	f.string(&k.topic, "topic", "ORDERFLOW_KAFKA_TOPIC", "orders.events", "events topic to create")
-	f.int(&topicsN, "partitions", "ORDERFLOW_KAFKA_PARTITIONS", 12, "partitions of the events topic")
+	f.int(&k.partitions, "partitions", "ORDERFLOW_KAFKA_PARTITIONS", 12, "partitions of the events topic")
 	if err := f.parse(args, nil); err != nil {
 		return err
 	}
-	k.partitions = topicsN
 	log := c.logger(os.Stderr)
 	b, err := kafka.NewBroker(addr, log)
 	if err != nil {
@@ -120,5 +118,3 @@ func runKafka(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	return nil
 }
-
-func isMismatch(err error) bool { return errors.Is(err, kafka.ErrTopicMismatch) }
