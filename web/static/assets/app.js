@@ -247,11 +247,16 @@ function stateTone(s) {
 }
 
 async function pollHealth() {
+  const started = Date.now();
   try {
     const [proj, ready] = await Promise.allSettled([getJSON('/v1/projections'), getJSON('/readyz')]);
     renderProjections(proj);
     renderReady(ready);
-    $('health-note').textContent = `updated ${new Date().toLocaleTimeString()} · every 2 s`;
+    const note = $('health-note');
+    note.textContent = `updated ${new Date().toLocaleTimeString()} · every 2 s`;
+    // When the poll that produced what the panel shows began (ms): the
+    // browser test waits for one that began after a fault ended.
+    note.dataset.polledAt = started;
   } finally {
     setTimeout(pollHealth, POLL_MS);
   }
