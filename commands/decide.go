@@ -17,8 +17,9 @@
 //  2. existence: ErrOrderNotFound for any command but CreateOrder on an order
 //     without events, ErrOrderExists for CreateOrder on one that has them
 //     (404 / 409);
-//  3. the rules of the order's life cycle: a *RuleError with a stable
-//     kebab-case Rule id (409).
+//  3. the rules of the order's life cycle, then the one rule every command
+//     shares, the cap on an order's events (order.MaxEvents): a *RuleError
+//     with a stable kebab-case Rule id (409).
 //
 // Only then are events built, all at once, with timestamps from now (UTC).
 package commands
@@ -94,9 +95,19 @@ type CancelOrder struct {
 	Reason string `json:"reason"`
 }
 
-// Decide validates c and decides it against s.
+// Decide validates c, decides it against s, and applies the rule every
+// command shares: an order's stream never passes order.MaxEvents
+// (RuleEventLimit; see checkEventLimit). It is the decision the service
+// runs.
 func Decide(s order.State, c Command, now time.Time) ([]order.Event, error) {
-	return c.Decide(s, now)
+	evs, err := c.Decide(s, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEventLimit(s, c, len(evs)); err != nil {
+		return nil, err
+	}
+	return evs, nil
 }
 
 // existing is tier 1 and 2 for every command but CreateOrder.

@@ -71,7 +71,7 @@ func lifecycleCases() []decideCase {
 }
 
 func allCases() []decideCase {
-	return append(append(createCases(), itemCases()...), lifecycleCases()...)
+	return append(append(append(createCases(), itemCases()...), lifecycleCases()...), limitCases()...)
 }
 
 func TestCreateOrder(t *testing.T) { run(t, createCases()) }

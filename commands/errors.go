@@ -69,6 +69,7 @@ const (
 	RuleDeliverRequiresShipped  = "deliver-requires-shipped-order"
 	RuleCancelAfterShipment     = "cancel-not-allowed-after-shipment"
 	RuleAlreadyCancelled        = "order-already-cancelled"
+	RuleEventLimit              = "order-event-limit-exceeded"
 )
 
 // allRules lists every rule; a test checks each one is exercised.
@@ -77,6 +78,7 @@ var allRules = []string{
 	RuleTotalOverflow, RulePlaceRequiresDraft, RulePlaceRequiresItems,
 	RulePaymentRequiresPlaced, RulePaymentCurrencyMismatch, RulePaymentAmountMismatch,
 	RuleShipRequiresPaid, RuleDeliverRequiresShipped, RuleCancelAfterShipment, RuleAlreadyCancelled,
+	RuleEventLimit,
 }
 
 func ruleErr(rule, detail string) error { return &RuleError{Rule: rule, Detail: detail} }

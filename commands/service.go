@@ -17,11 +17,6 @@ import (
 // StreamType is the event store's stream type for orders.
 const StreamType = "order"
 
-// maxStreamRead bounds how many events one load reads: far above what a
-// real order accumulates (100 lines, a handful of transitions), small enough
-// that a runaway stream cannot exhaust memory.
-const maxStreamRead = 10_000
-
 // Service executes commands: load, fold, decide, append. It is the only
 // writer of order streams and never talks to Kafka: the event table is the
 // outbox.
@@ -141,7 +136,7 @@ func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request, s
 	if req.IfMatch != nil && *req.IfMatch != state.Version && state.Exists() {
 		return Outcome{}, &PreconditionFailedError{Current: state.Version}
 	}
-	evs, err := req.Command.Decide(state, s.now().UTC())
+	evs, err := Decide(state, req.Command, s.now().UTC())
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -170,11 +165,16 @@ func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request, s
 }
 
 // Load folds an order's events into its state; a missing order is the zero
-// State (Exists() false).
+// State (Exists() false). It reads at most order.MaxEvents events: a stream
+// longer than that (written before the cap existed) is a RuleEventLimit
+// error, never a state folded in part.
 func (s *Service) Load(ctx context.Context, id ulid.ULID) (order.State, error) {
-	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: StreamType}, 1, maxStreamRead)
+	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: StreamType}, 1, order.MaxEvents+1)
 	if err != nil {
 		return order.State{}, err
+	}
+	if len(recorded) > order.MaxEvents {
+		return order.State{}, ruleErr(RuleEventLimit, fmt.Sprintf("the order has more than %d events, the most an order holds", order.MaxEvents))
 	}
 	var st order.State
 	for _, r := range recorded {

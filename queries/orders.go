@@ -126,9 +126,10 @@ func parseAsOf(q *query) *asOf {
 		return nil
 	}
 	if v[0] >= '0' && v[0] <= '9' && !strings.ContainsAny(v, "-:T") {
+		// No order passes order.MaxEvents, so no later version exists.
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			q.errs.add("as_of", "a version must be an integer ≥ 1")
+		if err != nil || n < 1 || n > order.MaxEvents {
+			q.errs.add("as_of", "a version must be an integer from 1 to %d (an order holds at most %d events)", order.MaxEvents, order.MaxEvents)
 			return nil
 		}
 		return &asOf{version: n}
@@ -141,50 +142,44 @@ func parseAsOf(q *query) *asOf {
 	return &asOf{time: t}
 }
 
-// readPage is how many events one store read returns while folding; orders
-// hold tens of events, so one read nearly always suffices.
-const readPage = 1000
-
 // orderAsOf folds the order's events from the store up to at: through
 // version at.version, or through the last event recorded at or before
 // at.time. It stops at the first event recorded after at.time, so the result
 // is always a state the order really had (a prefix of its stream), even if
-// two commits' clocks disagree.
+// two commits' clocks disagree. It reads at most order.MaxEvents events, in
+// one read: a stream longer than that (written before the cap existed) whose
+// answer lies beyond the cap is refused, never folded in part.
 func (a *API) orderAsOf(ctx context.Context, id ulid.ULID, at asOf) (Order, error) {
 	var (
 		st      order.State
 		updated time.Time
 	)
-	from := int64(1)
-	for {
-		limit := readPage
-		if at.version > 0 {
-			limit = int(min(at.version-from+1, readPage))
-		}
-		evs, err := a.store.ReadStream(ctx, orderStream(id), from, limit)
-		if err != nil {
-			return Order{}, err
-		}
-		done := len(evs) < limit
-		for _, e := range evs {
-			if at.version == 0 && e.RecordedAt.After(at.time) {
-				done = true
-				break
-			}
-			ev, err := a.registry.Decode(e.Type, e.SchemaVersion, e.Data)
-			if err != nil {
-				return Order{}, fmt.Errorf("order %s version %d: %w", id, e.Version, err)
-			}
-			st.Apply(ev)
-			updated = e.RecordedAt
-		}
-		from += int64(len(evs))
-		if done || (at.version > 0 && st.Version >= at.version) {
+	limit := order.MaxEvents + 1 // one more tells a stream past the cap
+	if at.version > 0 {
+		limit = int(at.version) // parseAsOf keeps it ≤ order.MaxEvents
+	}
+	evs, err := a.store.ReadStream(ctx, orderStream(id), 1, limit)
+	if err != nil {
+		return Order{}, err
+	}
+	for _, e := range evs {
+		if at.version == 0 && e.RecordedAt.After(at.time) {
 			break
 		}
+		if e.Version > order.MaxEvents {
+			return Order{}, &badRequestError{slug: "invalid-parameter", title: "Invalid query parameter",
+				detail: fmt.Sprintf("this order has more than %d events, the most an as_of read folds; ask for an earlier time or a version", order.MaxEvents),
+				fields: []httpx.FieldError{{Field: "as_of", Message: fmt.Sprintf("lies beyond the order's first %d events", order.MaxEvents)}}}
+		}
+		ev, err := a.registry.Decode(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return Order{}, fmt.Errorf("order %s version %d: %w", id, e.Version, err)
+		}
+		st.Apply(ev)
+		updated = e.RecordedAt
 	}
 	switch {
-	case st.Version == 0 && from == 1:
+	case len(evs) == 0:
 		return Order{}, errOrderNotFound
 	case st.Version == 0:
 		return Order{}, &notYetError{detail: "the order did not exist at " + at.time.UTC().Format(time.RFC3339Nano)}
