@@ -106,12 +106,13 @@ func newCommitter(pool *pgxpool.Pool, cfg GroupCommit) *committer {
 	return &committer{pool: pool, cfg: cfg, queue: make(chan *pending, cfg.QueueSize)}
 }
 
-func (c *committer) append(ctx context.Context, req encoded) (AppendResult, error) {
+// append queues req and waits for its result; BatchResult.Err is any error.
+func (c *committer) append(ctx context.Context, req encoded) BatchResult {
 	p := &pending{ctx: ctx, req: req, done: make(chan BatchResult, 1)}
 	select {
 	case c.queue <- p:
 	case <-ctx.Done():
-		return AppendResult{}, fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())
+		return BatchResult{Err: fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())}
 	}
 	c.accepted.Add(1)
 	// The send above happens before this check, and the worker decides to
@@ -127,11 +128,11 @@ func (c *committer) append(ctx context.Context, req encoded) (AppendResult, erro
 	}
 	select {
 	case r := <-p.done:
-		return r.AppendResult, r.Err
+		return r
 	case <-ctx.Done():
 		// The batch may still commit this request: the caller retries with
-		// the same event IDs, which is safe.
-		return AppendResult{}, fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())
+		// the same event IDs or key, which is safe.
+		return BatchResult{Err: fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())}
 	}
 }
 

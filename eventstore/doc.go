@@ -27,12 +27,15 @@
 // or an error that fails it alone. The queue is bounded; when it is full,
 // Append blocks until there is room or its ctx ends. The worker exists only
 // while there is work, so a Store needs no Run or Close. AppendBatch uses
-// the same statement for one caller's requests; AppendTx appends inside the
-// caller's transaction (events_append) and holds the global lock to its
-// commit. DESIGN.md has the goroutines, lock order, ordering argument and
+// the same statement for one caller's requests. AppendKeyed carries a
+// RequestKey (an idempotency key): the key is stored by the statement that
+// appends, so a keyed append rides group commit too and happens at most once
+// per key. AppendTx appends inside the caller's transaction
+// (events_append) and holds the global lock to its commit. DESIGN.md has the goroutines, lock order, ordering argument and
 // the measured figures.
 //
 // Append-only is enforced by the database: triggers reject UPDATE, DELETE and
 // TRUNCATE for every role, and the application role is granted only SELECT
-// and INSERT.
+// and INSERT on events (and SELECT, INSERT, DELETE on the request keys,
+// which expire).
 package eventstore

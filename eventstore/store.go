@@ -73,7 +73,8 @@ func (s *Store) Append(ctx context.Context, stream Stream, expected ExpectedVers
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return s.gc.append(ctx, req)
+	r := s.gc.append(ctx, req)
+	return r.AppendResult, r.Err
 }
 
 // AppendTx is Append inside the caller's transaction, for callers that write
@@ -110,7 +111,7 @@ func appendOne(ctx context.Context, db DB, r *encoded) (BatchResult, error) {
 		return BatchResult{}, mapError(err)
 	}
 	res, err := appendOutcome(r.stream, r.expectedArg, outcome, actual, from, to, position)
-	return BatchResult{AppendResult: res, Err: err}, nil
+	return BatchResult{AppendResult: res, StreamID: r.stream.ID, Err: err}, nil
 }
 
 // encoded is a validated request in the database's argument form.
@@ -124,12 +125,21 @@ type encoded struct {
 	schemas     []int32
 	data        []string
 	meta        []string
+	key         *RequestKey // nil for none; Fingerprint never nil
 }
 
 func encodeRequest(r AppendRequest) (encoded, error) {
 	stream, expected, events := r.Stream, r.Expected, r.Events
 	if len(events) == 0 {
 		return encoded{}, ErrNoEvents
+	}
+	var key *RequestKey
+	if r.Key != nil {
+		k, err := r.Key.normalize()
+		if err != nil {
+			return encoded{}, err
+		}
+		key = &k
 	}
 	if len(events) > MaxAppend {
 		return encoded{}, fmt.Errorf("append of %d events: at most %d", len(events), MaxAppend)
@@ -148,7 +158,7 @@ func encodeRequest(r AppendRequest) (encoded, error) {
 		exp = expected.version
 	}
 	out := encoded{
-		stream: stream, expectedArg: expected, expected: exp,
+		stream: stream, expectedArg: expected, expected: exp, key: key,
 		eventIDs: make([]ulid.ULID, len(events)),
 		ids:      make([]pgtype.UUID, len(events)),
 		types:    make([]string, len(events)),
@@ -195,6 +205,10 @@ func appendOutcome(stream Stream, expected ExpectedVersion, outcome string, actu
 		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, ErrEventIDConflict)
 	case "type_mismatch":
 		return AppendResult{}, fmt.Errorf("append to %s as %q: %w", stream.ID, stream.Type, ErrStreamTypeMismatch)
+	case "key_replayed":
+		return AppendResult{FromVersion: *from, ToVersion: *to, Position: *position, Replayed: true}, nil
+	case "key_reused":
+		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, ErrKeyReused)
 	default:
 		return AppendResult{}, fmt.Errorf("append to %s: unknown outcome %q", stream.ID, outcome)
 	}
