@@ -223,7 +223,7 @@ func (a *api) rows() rows {
 	a.t.Helper()
 	var r rows
 	err := a.db.Owner.QueryRow(context.Background(),
-		`SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM idempotency_keys)`).Scan(&r.Events, &r.Keys)
+		`SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM append_keys)`).Scan(&r.Events, &r.Keys)
 	if err != nil {
 		a.t.Fatal(err)
 	}

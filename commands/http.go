@@ -99,6 +99,7 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 				return
 			}
 			req.IdempotencyKey = key
+			req.Scope = keyScope(req)
 			h := sha256.New()
 			h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
 			h.Write(body)
@@ -166,6 +167,18 @@ func checkIdempotencyKey(k string) *httpx.Problem {
 	}
 	return httpx.NewProblem(http.StatusBadRequest, "invalid-idempotency-key", "Invalid Idempotency-Key",
 		"Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+}
+
+// keyScope is whose Idempotency-Key a request's is, until authentication
+// scopes keys by subject: the order it acts on (/v1/orders/{id}), or the
+// orders collection (/v1/orders) for a creation. A key then meets only
+// requests on the same order, which only those who know its id can send;
+// creations share one scope until authentication lands.
+func keyScope(req Request) string {
+	if _, ok := req.Command.(CreateOrder); ok {
+		return "/v1/orders"
+	}
+	return "/v1/orders/" + req.OrderID.String()
 }
 
 // metadataFrom carries the request's identifiers into every event it causes.

@@ -10,5 +10,6 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations returns the command side's tables (idempotency keys).
+// Migrations returns the command side's migrations. It owns no table any
+// more: idempotency keys live in the event store (00002 moved them there).
 func Migrations() fs.FS { return migrate.Dir(migrationFiles, "migrations") }

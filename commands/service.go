@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 
@@ -19,9 +18,10 @@ const StreamType = "order"
 
 // Service executes commands: load, fold, decide, append. It is the only
 // writer of order streams and never talks to Kafka: the event table is the
-// outbox.
+// outbox. Commands with an Idempotency-Key ride the store's group commit
+// like the others: the key is stored with the events in one transaction
+// (eventstore.RequestKey).
 type Service struct {
-	pool     *pgxpool.Pool
 	store    *eventstore.Store
 	registry *order.Registry
 	now      func() time.Time
@@ -30,9 +30,12 @@ type Service struct {
 	Retries int
 }
 
-// NewService returns a service on the application pool.
-func NewService(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
-	return &Service{pool: pool, store: store, registry: registry, now: now}
+// NewService returns a service over a store. The pool argument is not used:
+// the service reads and writes only through the store (its idempotency keys
+// too, since they ride group commit); it stays so that callers need not
+// change.
+func NewService(_ *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
+	return &Service{store: store, registry: registry, now: now}
 }
 
 // Request is one command for one order.
@@ -44,6 +47,11 @@ type Request struct {
 	IfMatch *int64
 	// IdempotencyKey, when set, makes a retry replay the first outcome.
 	IdempotencyKey string
+	// Scope is whose idempotency keys these are: a key is looked up only
+	// among its scope's, so that one client can neither replay nor squat
+	// another's key. Authentication will fill it with the subject; until
+	// then the HTTP API sets the order the request acts on (see keyScope).
+	Scope string
 	// Fingerprint identifies the request (method, path, body) under its key.
 	Fingerprint []byte
 	Metadata    eventstore.Metadata
@@ -101,67 +109,89 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 }
 
 func (s *Service) attempt(ctx context.Context, req Request) (Outcome, error) {
-	// The order is loaded before the transaction begins, never inside it:
-	// Load takes its own pool connection, and a transaction waiting for a
-	// second connection while holding one deadlocks the pool once as
-	// many keyed commands run at once as the pool has connections. A
-	// state that goes stale meanwhile fails the append's version check and
-	// is retried like any lost race.
 	state, err := s.Load(ctx, req.OrderID)
 	if err != nil {
 		return Outcome{}, err
 	}
-	if req.IdempotencyKey == "" {
-		return s.decideAndAppend(ctx, nil, req, state)
-	}
-	var out Outcome
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		stored, found, err := lockKey(ctx, tx, req.IdempotencyKey, req.Fingerprint)
-		if err != nil || found {
-			out = stored
-			return err
-		}
-		if out, err = s.decideAndAppend(ctx, tx, req, state); err != nil {
-			return err
-		}
-		return saveKey(ctx, tx, req.IdempotencyKey, req.Fingerprint, out)
-	})
-	return out, err
-}
-
-// decideAndAppend decides on the order's state and appends expecting the
-// version it decided on. tx is nil for an append in its own transaction.
-func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request, state order.State) (Outcome, error) {
-	stream := eventstore.Stream{ID: req.OrderID, Type: StreamType}
-	if req.IfMatch != nil && *req.IfMatch != state.Version && state.Exists() {
-		return Outcome{}, &PreconditionFailedError{Current: state.Version}
-	}
-	evs, err := Decide(state, req.Command, s.now().UTC())
+	evs, err := s.decide(req, state)
 	if err != nil {
+		if req.IdempotencyKey != "" {
+			// The same request may have succeeded before and taken the
+			// order past the state it could be decided in (a retried
+			// "place" finds the order placed): the key's answer stands.
+			if out, found, kerr := s.replay(ctx, req); kerr != nil || found {
+				return out, kerr
+			}
+		}
 		return Outcome{}, err
 	}
+	return s.append(ctx, req, state, evs)
+}
+
+func (s *Service) decide(req Request, state order.State) ([]order.Event, error) {
+	if req.IfMatch != nil && *req.IfMatch != state.Version && state.Exists() {
+		return nil, &PreconditionFailedError{Current: state.Version}
+	}
+	return Decide(state, req.Command, s.now().UTC())
+}
+
+// append appends evs expecting the version they were decided on; with a key,
+// the key rides the same group-commit transaction.
+func (s *Service) append(ctx context.Context, req Request, state order.State, evs []order.Event) (Outcome, error) {
 	data, err := s.encode(evs, req.Metadata)
 	if err != nil {
 		return Outcome{}, err
 	}
+	stream := eventstore.Stream{ID: req.OrderID, Type: StreamType}
 	expected := eventstore.Exact(state.Version)
 	if state.Version == 0 {
 		expected = eventstore.NoStream()
 	}
-	var res eventstore.AppendResult
-	if tx != nil {
-		res, err = s.store.AppendTx(ctx, tx, stream, expected, data)
+	var (
+		res eventstore.AppendResult
+		id  = req.OrderID
+	)
+	if req.IdempotencyKey != "" {
+		var kr eventstore.KeyedResult
+		kr, err = s.store.AppendKeyed(ctx, s.requestKey(req), stream, expected, data)
+		res, id = kr.AppendResult, kr.StreamID
+		if errors.Is(err, eventstore.ErrKeyReused) {
+			return Outcome{}, ErrIdempotencyKeyReused
+		}
 	} else {
 		res, err = s.store.Append(ctx, stream, expected, data)
+		// Without a key, a replay (the store retried a statement that had
+		// committed) is this request's own first append.
+		res.Replayed = false
 	}
 	if err != nil {
 		return Outcome{}, err
 	}
+	return outcomeOf(req, id, res), nil
+}
+
+func outcomeOf(req Request, id ulid.ULID, res eventstore.AppendResult) Outcome {
 	status := 200
 	if _, ok := req.Command.(CreateOrder); ok {
 		status = 201
 	}
-	return Outcome{Status: status, OrderID: req.OrderID.String(), Version: res.ToVersion, Position: res.Position}, nil
+	return Outcome{Status: status, OrderID: id.String(), Version: res.ToVersion, Position: res.Position, Replayed: res.Replayed}
+}
+
+func (s *Service) requestKey(req Request) eventstore.RequestKey {
+	return eventstore.RequestKey{Scope: req.Scope, Key: req.IdempotencyKey, Fingerprint: req.Fingerprint}
+}
+
+// replay answers with what the request's key stored, if it is stored.
+func (s *Service) replay(ctx context.Context, req Request) (Outcome, bool, error) {
+	kr, found, err := s.store.LookupKey(ctx, s.requestKey(req))
+	switch {
+	case errors.Is(err, eventstore.ErrKeyReused):
+		return Outcome{}, true, ErrIdempotencyKeyReused
+	case err != nil || !found:
+		return Outcome{}, false, err
+	}
+	return outcomeOf(req, kr.StreamID, kr.AppendResult), true, nil
 }
 
 // Load folds an order's events into its state; a missing order is the zero

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -185,7 +184,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
 	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
-	g.Go(func() error { return expireKeys(ctx, pool, log) })
+	g.Go(func() error { return expireKeys(ctx, store, log) })
 	httpx.HandleUnmatched(mux)
 	measured, err := httpx.Metrics(reg, mux)
 	if err != nil {
@@ -286,11 +285,11 @@ func pendingMigrations(ctx context.Context, url string) error {
 	return nil
 }
 
-func expireKeys(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+func expireKeys(ctx context.Context, store *eventstore.Store, log *slog.Logger) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := commands.ExpireIdempotencyKeys(ctx, pool, time.Now()); err != nil && ctx.Err() == nil {
+		if n, err := commands.ExpireIdempotencyKeys(ctx, store, time.Now()); err != nil && ctx.Err() == nil {
 			log.Error("expiring idempotency keys", "err", err)
 		} else if n > 0 {
 			log.Info("expired idempotency keys", "count", n)

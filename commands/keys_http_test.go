@@ -1,0 +1,291 @@
+package commands_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/migrate"
+	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/order"
+)
+
+// nodeOn is another API process on a's database: its own store (group
+// commit), service and state cache.
+func (a *api) nodeOn() *api {
+	a.t.Helper()
+	return serveOn(a.t, a.db)
+}
+
+func serveOn(t *testing.T, db *pgtest.DB) *api {
+	t.Helper()
+	store := eventstore.New(db.Pool)
+	mux := http.NewServeMux()
+	commands.NewAPI(commands.NewService(db.Pool, store, order.NewRegistry(), time.Now)).Register(mux)
+	srv := httptest.NewServer(httpx.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), mux))
+	t.Cleanup(srv.Close)
+	return &api{t: t, db: db, srv: srv}
+}
+
+var payment = map[string]any{"amount_minor": 2500, "currency": "EUR", "reference": "psp-1"}
+
+func TestIdempotencyKeysAreScopedToTheirOrder(t *testing.T) {
+	a := newAPI(t)
+	first, second := a.create(mug), a.create(mug)
+	one := a.post("/v1/orders/"+first+"/items", plate, "Idempotency-Key", "shared")
+	one.want(t, http.StatusOK, "")
+
+	t.Run("the same key on another order is another order's key", func(t *testing.T) {
+		before := a.rows()
+		r := a.post("/v1/orders/"+second+"/items", plate, "Idempotency-Key", "shared")
+		r.want(t, http.StatusOK, "")
+		if r.Header.Get("Idempotent-Replayed") != "" || r.outcome(t).OrderID != second {
+			t.Fatalf("answered %s %v", r.Body, r.Header)
+		}
+		if after := a.rows(); after != (rows{Events: before.Events + 1, Keys: before.Keys + 1}) {
+			t.Fatalf("rows %+v → %+v, want one event and one key more", before, after)
+		}
+	})
+	t.Run("each order's key still replays its own answer", func(t *testing.T) {
+		before := a.rows()
+		r := a.post("/v1/orders/"+first+"/items", plate, "Idempotency-Key", "shared")
+		r.want(t, http.StatusOK, "")
+		if string(r.Body) != string(one.Body) || r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay %s, first %s", r.Body, one.Body)
+		}
+		a.unchanged(before)
+	})
+	t.Run("creations share one scope: the key with another creation is 422", func(t *testing.T) {
+		a.post("/v1/orders", createBody(mug), "Idempotency-Key", "checkout-1").want(t, http.StatusCreated, "")
+		before := a.rows()
+		a.post("/v1/orders", createBody(plate), "Idempotency-Key", "checkout-1").want(t, http.StatusUnprocessableEntity, "idempotency-key-reused")
+		a.unchanged(before)
+	})
+}
+
+// A retried command whose first attempt succeeded finds the order moved
+// past the state it can be decided in; the key's answer stands, on every
+// step of the life cycle, and on another process too.
+func TestARetryAfterTheOrderMovedOnReplays(t *testing.T) {
+	a := newAPI(t)
+	other := a.nodeOn()
+	id := a.create(mug)
+	steps := []struct {
+		path string
+		body any
+	}{
+		{"/place", ""}, {"/payments", payment},
+		{"/ship", map[string]any{"carrier": "DHL", "tracking_number": "T1"}}, {"/deliver", ""},
+	}
+	for i, s := range steps {
+		key := fmt.Sprintf("step-%d", i)
+		first := a.post("/v1/orders/"+id+s.path, s.body, "Idempotency-Key", key)
+		first.want(t, http.StatusOK, "")
+		before := a.rows()
+		for _, node := range []*api{a, other} {
+			r := node.post("/v1/orders/"+id+s.path, s.body, "Idempotency-Key", key)
+			r.want(t, http.StatusOK, "")
+			if string(r.Body) != string(first.Body) || r.Header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("%s replay %s, first %s", s.path, r.Body, first.Body)
+			}
+			sameExceptPerRequest(t, first.Header, r.Header)
+		}
+		a.unchanged(before)
+	}
+}
+
+// Many goroutines send one keyed request at once, to two processes: some
+// decide before the first append commits (and meet the key in the batch),
+// others after it (and meet it on the refusal). One appends; every answer
+// is the first one's.
+func TestOneKeyRacedFromManyGoroutinesOnTwoProcessesAppendsOnce(t *testing.T) {
+	a := newAPI(t)
+	nodes := []*api{a, a.nodeOn()}
+	cases := []struct {
+		name, path string
+		body       any
+		status     int
+		events     int
+	}{
+		{"a creation", "/v1/orders", createBody(mug), http.StatusCreated, 2},
+		{"a placement", "/v1/orders/" + a.create(mug) + "/place", "", http.StatusOK, 1},
+		{"an item addition (which a second decision would accept too)", "/v1/orders/" + a.create(mug) + "/items", plate, http.StatusOK, 1},
+	}
+	for ci, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := a.rows()
+			const senders = 24
+			replies := make([]reply, senders)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					replies[i] = nodes[i%2].post(c.path, c.body, "Idempotency-Key", fmt.Sprint("race-", ci))
+				}()
+			}
+			close(start)
+			wg.Wait()
+			fresh := 0
+			for _, r := range replies {
+				r.want(t, c.status, "")
+				if string(r.Body) != string(replies[0].Body) {
+					t.Fatalf("answers differ: %s and %s", r.Body, replies[0].Body)
+				}
+				if r.Header.Get("Idempotent-Replayed") == "" {
+					fresh++
+				}
+			}
+			if fresh != 1 {
+				t.Errorf("%d answers were not replays, want 1", fresh)
+			}
+			if after := a.rows(); after != (rows{Events: before.Events + c.events, Keys: before.Keys + 1}) {
+				t.Errorf("rows %+v → %+v, want %d events and one key more", before, after, c.events)
+			}
+		})
+	}
+}
+
+// Two processes serve one order, so each one's cached state goes stale when
+// the other writes. No stale state decides: a lost race decides again on
+// the store's state, a refusal is checked on it, and If-Match is compared
+// with the store's version.
+func TestAStaleCachedStateNeverDecides(t *testing.T) {
+	a := newAPI(t)
+	b := a.nodeOn()
+
+	t.Run("an append on a stale state decides again on fresh state", func(t *testing.T) {
+		id := a.create(mug)                                                 // a caches version 2
+		b.post("/v1/orders/"+id+"/items", plate).want(t, http.StatusOK, "") // the store is at 3
+		r := a.post("/v1/orders/"+id+"/place", "")
+		r.want(t, http.StatusOK, "")
+		evs := a.envelopes(id)
+		var placed order.OrderPlaced
+		if err := jsonUnmarshal(evs[len(evs)-1].Data, &placed); err != nil {
+			t.Fatal(err)
+		}
+		if placed.ItemCount != 2 || placed.TotalMinor != 2*1250+900 {
+			t.Fatalf("placed on a stale state: %+v", placed)
+		}
+	})
+	t.Run("a refusal on a stale state is checked on fresh state", func(t *testing.T) {
+		id := a.create(mug)                                              // a caches a draft
+		b.post("/v1/orders/"+id+"/place", "").want(t, http.StatusOK, "") // the store has it placed
+		a.post("/v1/orders/"+id+"/payments", payment).want(t, http.StatusOK, "")
+	})
+	t.Run("If-Match is compared with the store's version, not a stale one", func(t *testing.T) {
+		id := a.create(mug)
+		b.post("/v1/orders/"+id+"/items", plate).want(t, http.StatusOK, "")
+		a.post("/v1/orders/"+id+"/place", "", "If-Match", `"3"`).want(t, http.StatusOK, "")
+		a.post("/v1/orders/"+id+"/place", "", "If-Match", `"3"`).want(t, http.StatusPreconditionFailed, "stale-version")
+	})
+	t.Run("a keyed command on a stale state stores its key once", func(t *testing.T) {
+		id := a.create(mug)
+		b.post("/v1/orders/"+id+"/items", plate).want(t, http.StatusOK, "")
+		before := a.rows()
+		first := a.post("/v1/orders/"+id+"/place", "", "Idempotency-Key", "stale-place")
+		first.want(t, http.StatusOK, "")
+		if after := a.rows(); after != (rows{Events: before.Events + 1, Keys: before.Keys + 1}) {
+			t.Fatalf("rows %+v → %+v", before, after)
+		}
+		again := b.post("/v1/orders/"+id+"/place", "", "Idempotency-Key", "stale-place")
+		if string(again.Body) != string(first.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("replay %s, first %s", again.Body, first.Body)
+		}
+	})
+}
+
+// Keys stored before they moved into the event store (commands migration
+// 00002) still replay, scoped as the API scopes them now.
+func TestKeysFromBeforeTheMoveStillReplay(t *testing.T) {
+	all := commands.Migrations()
+	first, err := fs.ReadFile(all, "00001_idempotency.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.New(t,
+		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
+		migrate.Set{Name: "commands", FS: fstest.MapFS{"00001_idempotency.sql": {Data: first}}})
+	ctx := context.Background()
+	store := eventstore.New(db.Pool)
+	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// An order created and given an item, keyed, as the previous release
+	// stored it.
+	id := ulid.Make()
+	reg := order.NewRegistry()
+	var data []eventstore.EventData
+	for _, e := range []order.Event{order.OrderCreated{OrderID: id, CustomerID: "cust-42", Currency: "EUR", CreatedAt: time.Now().UTC()},
+		order.ItemAdded{SKU: mug.SKU, Name: mug.Name, Quantity: mug.Quantity, UnitPriceMinor: mug.UnitPriceMinor}} {
+		name, schema, raw, err := reg.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, eventstore.EventData{ID: ulid.Make(), Type: name, SchemaVersion: schema, Data: raw})
+	}
+	created, err := store.Append(ctx, eventstore.Stream{ID: id, Type: "order"}, eventstore.NoStream(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createJSON := jsonOf(t, createBody(mug))
+	itemJSON := jsonOf(t, plate)
+	fp := func(method, path, body string) []byte {
+		h := sha256.Sum256([]byte(method + " " + path + "\n" + body))
+		return h[:]
+	}
+	for _, k := range []struct {
+		key     string
+		fp      []byte
+		outcome string
+	}{
+		{"legacy-create", fp("POST", "/v1/orders", createJSON), fmt.Sprintf(`{"status":201,"order_id":"%s","version":2,"position":%d}`, id, created.Position)},
+		{"legacy-item", fp("POST", "/v1/orders/"+id.String()+"/items", itemJSON), fmt.Sprintf(`{"status":200,"order_id":"%s","version":3,"position":%d}`, id, created.Position+1)},
+	} {
+		if _, err := db.Owner.Exec(ctx, `INSERT INTO idempotency_keys (key, fingerprint, outcome) VALUES ($1, $2, $3)`, k.key, k.fp, k.outcome); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sqlDB, err := pg.OpenSQL(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sqlDB.Close() }()
+	if err := migrate.Up(ctx, sqlDB, migrate.Set{Name: "commands", FS: all}); err != nil {
+		t.Fatal(err)
+	}
+
+	a := serveOn(t, db)
+	before := a.rows()
+	r := a.post("/v1/orders", createJSON, "Idempotency-Key", "legacy-create")
+	r.want(t, http.StatusCreated, "")
+	if o := r.outcome(t); o.OrderID != id.String() || o.Version != 2 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("legacy creation replay: %s", r.Body)
+	}
+	if got := r.Header.Get("Location"); got != "/v1/orders/"+id.String() {
+		t.Errorf("Location = %q", got)
+	}
+	r = a.post("/v1/orders/"+id.String()+"/items", itemJSON, "Idempotency-Key", "legacy-item")
+	r.want(t, http.StatusOK, "")
+	if o := r.outcome(t); o.Version != 3 || o.Position != created.Position+1 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("legacy item replay: %s", r.Body)
+	}
+	a.unchanged(before)
+}
