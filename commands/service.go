@@ -16,15 +16,22 @@ import (
 // StreamType is the event store's stream type for orders.
 const StreamType = "order"
 
-// Service executes commands: load, fold, decide, append. It is the only
-// writer of order streams and never talks to Kafka: the event table is the
-// outbox. Commands with an Idempotency-Key ride the store's group commit
-// like the others: the key is stored with the events in one transaction
-// (eventstore.RequestKey).
+// Service executes commands: decide on the order's state, append. It is the
+// only writer of order streams and never talks to Kafka: the event table is
+// the outbox.
+//
+// The state comes from a bounded cache of recent orders when it can, and
+// from the store otherwise. Either way the append expects the version the
+// decision was made on, so a stale state can only fail an append, never
+// change what is stored; a refusal made on a cached state is checked again
+// on the store's. Commands with an Idempotency-Key ride the store's group
+// commit like the others: the key is stored with the events in one
+// transaction (eventstore.RequestKey).
 type Service struct {
 	store    *eventstore.Store
 	registry *order.Registry
 	now      func() time.Time
+	states   *stateCache
 	// Retries is how often a version conflict is retried on fresh state
 	// when the client sent no If-Match. Zero means 3.
 	Retries int
@@ -35,7 +42,7 @@ type Service struct {
 // too, since they ride group commit); it stays so that callers need not
 // change.
 func NewService(_ *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
-	return &Service{store: store, registry: registry, now: now}
+	return &Service{store: store, registry: registry, now: now, states: newStateCache(DefaultCachedOrders)}
 }
 
 // Request is one command for one order.
@@ -93,11 +100,12 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 	if retries == 0 {
 		retries = 3
 	}
+	var last *order.State // the state the previous attempt lost on
 	for attempt := 0; ; attempt++ {
-		out, err := s.attempt(ctx, req)
+		out, err := s.attempt(ctx, req, last)
 		var wrong *eventstore.WrongExpectedVersionError
 		if !errors.As(err, &wrong) {
-			return out, err
+			return out.Outcome, err
 		}
 		if req.IfMatch != nil {
 			return Outcome{}, &PreconditionFailedError{Current: wrong.Actual}
@@ -105,27 +113,66 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 		if attempt >= retries {
 			return Outcome{}, &ConflictError{Current: wrong.Actual}
 		}
+		last = &out.state
 	}
 }
 
-func (s *Service) attempt(ctx context.Context, req Request) (Outcome, error) {
-	state, err := s.Load(ctx, req.OrderID)
+// attemptOutcome is an Outcome plus the state it was decided on, which a
+// lost race hands to the next attempt to catch up from.
+type attemptOutcome struct {
+	Outcome
+	state order.State
+}
+
+// attempt decides once and appends. after, on a retry, is the state the
+// previous attempt lost on: a prefix of the stream to read on from.
+func (s *Service) attempt(ctx context.Context, req Request, after *order.State) (attemptOutcome, error) {
+	state, hint, err := s.current(ctx, req, after)
 	if err != nil {
-		return Outcome{}, err
+		return attemptOutcome{}, err
 	}
 	evs, err := s.decide(req, state)
+	if err != nil && hint {
+		// A refusal is final only on the store's state: the hint may be
+		// behind another process's appends.
+		if state, err = s.load(ctx, req.OrderID, state); err != nil {
+			return attemptOutcome{}, err
+		}
+		evs, err = s.decide(req, state)
+	}
 	if err != nil {
 		if req.IdempotencyKey != "" {
 			// The same request may have succeeded before and taken the
 			// order past the state it could be decided in (a retried
 			// "place" finds the order placed): the key's answer stands.
 			if out, found, kerr := s.replay(ctx, req); kerr != nil || found {
-				return out, kerr
+				return attemptOutcome{Outcome: out}, kerr
 			}
 		}
-		return Outcome{}, err
+		return attemptOutcome{}, err
 	}
-	return s.append(ctx, req, state, evs)
+	out, err := s.append(ctx, req, state, evs)
+	return attemptOutcome{Outcome: out, state: state}, err
+}
+
+// current is the state to decide on, and whether it is only a hint (a
+// cached state, or the empty state of an order being created) rather than
+// read from the store just now.
+func (s *Service) current(ctx context.Context, req Request, after *order.State) (order.State, bool, error) {
+	if after != nil {
+		st, err := s.load(ctx, req.OrderID, *after)
+		return st, false, err
+	}
+	if _, ok := req.Command.(CreateOrder); ok {
+		// The HTTP API mints a new id for every creation: its stream is
+		// empty unless a caller reuses an id, which NoStream refuses.
+		return order.State{}, true, nil
+	}
+	if st, ok := s.states.get(req.OrderID); ok {
+		return st, true, nil
+	}
+	st, err := s.load(ctx, req.OrderID, order.State{})
+	return st, false, err
 }
 
 func (s *Service) decide(req Request, state order.State) ([]order.Event, error) {
@@ -164,8 +211,28 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 		// committed) is this request's own first append.
 		res.Replayed = false
 	}
-	if err != nil {
+	var wrong *eventstore.WrongExpectedVersionError
+	switch {
+	case errors.As(err, &wrong):
+		s.states.dropBelow(req.OrderID, wrong.Actual)
 		return Outcome{}, err
+	case err != nil:
+		s.states.drop(req.OrderID) // it may or may not have been appended
+		return Outcome{}, err
+	case res.Replayed:
+		// Another request's events: this process's view of the order is
+		// no better than before.
+		s.states.dropBelow(req.OrderID, res.ToVersion)
+	default:
+		next := state
+		for _, e := range evs {
+			next.Apply(e)
+		}
+		if next.Version == res.ToVersion {
+			s.states.put(req.OrderID, next)
+		} else {
+			s.states.drop(req.OrderID)
+		}
 	}
 	return outcomeOf(req, id, res), nil
 }
@@ -194,25 +261,39 @@ func (s *Service) replay(ctx context.Context, req Request) (Outcome, bool, error
 	return outcomeOf(req, kr.StreamID, kr.AppendResult), true, nil
 }
 
-// Load folds an order's events into its state; a missing order is the zero
-// State (Exists() false). It reads at most order.MaxEvents events: a stream
-// longer than that (written before the cap existed) is a RuleEventLimit
-// error, never a state folded in part.
+// Load folds an order's events from the store into its state, bypassing the
+// cache; a missing order is the zero State (Exists() false). It reads at
+// most order.MaxEvents events: a stream longer than that (written before the
+// cap existed) is a RuleEventLimit error, never a state folded in part.
 func (s *Service) Load(ctx context.Context, id ulid.ULID) (order.State, error) {
-	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: StreamType}, 1, order.MaxEvents+1)
+	return s.load(ctx, id, order.State{})
+}
+
+// load reads the events after from (the state of a prefix of the stream,
+// possibly empty) and folds them onto it. The result, if the order exists,
+// goes into the cache.
+func (s *Service) load(ctx context.Context, id ulid.ULID, from order.State) (order.State, error) {
+	limit := order.MaxEvents - int(from.Version) + 1 // one more tells a stream past the cap
+	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: StreamType}, from.Version+1, max(limit, 1))
 	if err != nil {
 		return order.State{}, err
 	}
-	if len(recorded) > order.MaxEvents {
+	if from.Version+int64(len(recorded)) > order.MaxEvents {
 		return order.State{}, ruleErr(RuleEventLimit, fmt.Sprintf("the order has more than %d events, the most an order holds", order.MaxEvents))
 	}
-	var st order.State
+	st := from
 	for _, r := range recorded {
+		if r.Version != st.Version+1 {
+			return order.State{}, fmt.Errorf("order %s: read version %d after %d", id, r.Version, st.Version)
+		}
 		e, err := s.registry.Decode(r.Type, r.SchemaVersion, r.Data)
 		if err != nil {
 			return order.State{}, fmt.Errorf("order %s version %d: %w", id, r.Version, err)
 		}
 		st.Apply(e)
+	}
+	if st.Exists() {
+		s.states.put(id, st)
 	}
 	return st, nil
 }
