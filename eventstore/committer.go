@@ -94,6 +94,12 @@ type committer struct {
 
 	batches, requests, events atomic.Int64
 	accepted                  atomic.Int64 // requests queued so far; tests wait on it
+
+	// pendings recycles requests with their channels. A pending goes back
+	// only from the caller that received its result: the worker's send of
+	// the result is its last touch of it. One whose caller left early stays
+	// with its batch and is collected.
+	pendings sync.Pool
 }
 
 type pending struct {
@@ -103,15 +109,19 @@ type pending struct {
 }
 
 func newCommitter(pool *pgxpool.Pool, cfg GroupCommit) *committer {
-	return &committer{pool: pool, cfg: cfg, queue: make(chan *pending, cfg.QueueSize)}
+	c := &committer{pool: pool, cfg: cfg, queue: make(chan *pending, cfg.QueueSize)}
+	c.pendings.New = func() any { return &pending{done: make(chan BatchResult, 1)} }
+	return c
 }
 
 // append queues req and waits for its result; BatchResult.Err is any error.
 func (c *committer) append(ctx context.Context, req encoded) BatchResult {
-	p := &pending{ctx: ctx, req: req, done: make(chan BatchResult, 1)}
+	p := c.pendings.Get().(*pending)
+	p.ctx, p.req = ctx, req
 	select {
 	case c.queue <- p:
 	case <-ctx.Done():
+		c.recycle(p)
 		return BatchResult{Err: fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())}
 	}
 	c.accepted.Add(1)
@@ -128,12 +138,19 @@ func (c *committer) append(ctx context.Context, req encoded) BatchResult {
 	}
 	select {
 	case r := <-p.done:
+		c.recycle(p)
 		return r
 	case <-ctx.Done():
 		// The batch may still commit this request: the caller retries with
 		// the same event IDs or key, which is safe.
 		return BatchResult{Err: fmt.Errorf("append to %s: %w", req.stream.ID, ctx.Err())}
 	}
+}
+
+// recycle returns a pending whose channel is empty and which no batch holds.
+func (c *committer) recycle(p *pending) {
+	*p = pending{done: p.done} // drop the caller's ctx and events
+	c.pendings.Put(p)
 }
 
 // lead runs one batch in the goroutine of the Append that found the
@@ -186,7 +203,7 @@ func (c *committer) take(buf []*pending) []*pending {
 				continue
 			}
 			buf = append(buf, p)
-			events += len(p.req.ids)
+			events += len(p.req.events)
 		default:
 			return buf
 		}
@@ -204,11 +221,13 @@ func (c *committer) commit(ps []*pending) {
 
 func (c *committer) run(ps []*pending) []BatchResult {
 	results := make([]BatchResult, len(ps))
-	b := newBatch(len(ps))
 	events := 0
+	for _, p := range ps {
+		events += len(p.req.events)
+	}
+	b := newBatch(len(ps), events)
 	for i, p := range ps {
-		b.add(i, p.req)
-		events += len(p.req.ids)
+		b.add(i, &p.req)
 	}
 	c.batches.Add(1)
 	c.requests.Add(int64(len(ps)))
@@ -240,8 +259,8 @@ func (c *committer) run(ps []*pending) []BatchResult {
 
 func (c *committer) runOne(p *pending) BatchResult {
 	results := make([]BatchResult, 1)
-	b := newBatch(1)
-	b.add(0, p.req)
+	b := newBatch(1, len(p.req.events))
+	b.add(0, &p.req)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
 	defer cancel()
 	c.batches.Add(1)

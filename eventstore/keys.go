@@ -85,7 +85,7 @@ type KeyedResult struct {
 // plus ErrKeyReused. An error that is not an outcome leaves the append's
 // fate unknown, as for Append: retrying with the same key is safe.
 func (s *Store) AppendKeyed(ctx context.Context, key RequestKey, stream Stream, expected ExpectedVersion, events []EventData) (KeyedResult, error) {
-	req, err := encodeRequest(AppendRequest{Stream: stream, Expected: expected, Events: events, Key: &key})
+	req, err := encode(stream, expected, events, &key)
 	if err != nil {
 		return KeyedResult{}, err
 	}
@@ -93,20 +93,24 @@ func (s *Store) AppendKeyed(ctx context.Context, key RequestKey, stream Stream, 
 	if s.gc != nil {
 		r = s.gc.append(ctx, req)
 	} else {
-		// Group commit disabled: the same statement, in the caller's
-		// goroutine.
-		results := make([]BatchResult, 1)
-		b := newBatch(1)
-		b.add(0, req)
-		if err := b.exec(ctx, s.db, results); err != nil {
-			return KeyedResult{}, fmt.Errorf("append to %s: %w", stream.ID, err)
-		}
-		r = results[0]
+		r = s.appendAlone(ctx, req)
 	}
 	if r.Err != nil {
 		return KeyedResult{}, r.Err
 	}
 	return KeyedResult{AppendResult: r.AppendResult, StreamID: r.StreamID}, nil
+}
+
+// appendAlone runs one request as its own batch in the caller's goroutine
+// (group commit disabled).
+func (s *Store) appendAlone(ctx context.Context, req encoded) BatchResult {
+	results := make([]BatchResult, 1)
+	b := newBatch(1, len(req.events))
+	b.add(0, &req)
+	if err := b.exec(ctx, s.db, results); err != nil {
+		return BatchResult{Err: fmt.Errorf("append to %s: %w", req.stream.ID, err)}
+	}
+	return results[0]
 }
 
 // LookupKey returns what the first append with key's scope and key

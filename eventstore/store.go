@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -78,68 +77,84 @@ func (s *Store) Append(ctx context.Context, stream Stream, expected ExpectedVers
 }
 
 // AppendTx is Append inside the caller's transaction, for callers that write
-// something else atomically with the events (an idempotency record). The
-// global append lock is held from here to the commit: append last, commit
-// soon. Append to one stream per transaction this way; several streams in one
-// transaction go through AppendBatch, which takes their locks in a fixed
-// order.
+// something else atomically with the events. The global append lock is held
+// from here to the commit: append last, commit soon. Append to one stream
+// per transaction this way; several streams in one transaction go through
+// AppendBatch, which takes their locks in a fixed order.
 func (s *Store) AppendTx(ctx context.Context, tx DB, stream Stream, expected ExpectedVersion, events []EventData) (AppendResult, error) {
-	r, err := encodeRequest(AppendRequest{Stream: stream, Expected: expected, Events: events})
+	e, err := encodeRequest(AppendRequest{Stream: stream, Expected: expected, Events: events})
 	if err != nil {
 		return AppendResult{}, err
 	}
-	res, err := appendOne(ctx, tx, &r)
+	var r round
+	r.grow(1, len(events))
+	r.add(0, &e, 1, 0)
+	res, err := r.appendOne(ctx, tx)
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, err)
 	}
 	return res.AppendResult, res.Err
 }
 
-// appendOne runs one request through events_append. The error is for the
-// statement; the request's outcome is in the result.
-func appendOne(ctx context.Context, db DB, r *encoded) (BatchResult, error) {
+// appendOne runs the round's only request through events_append. The error
+// is for the statement; the request's outcome is in the result.
+func (r *round) appendOne(ctx context.Context, db DB) (BatchResult, error) {
+	e := r.reqs[0]
 	var (
 		outcome            string
 		actual             int64
-		from, to, position *int64
+		from, to, position pgtype.Int8
 	)
 	err := db.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position
 		FROM events_append($1, $2, $3, $4, $5, $6, $7, $8)`,
-		uuidOf(r.stream.ID), r.stream.Type, r.expected, r.ids, r.types, r.schemas, r.data, r.meta).
+		uuidOf(e.stream.ID), e.stream.Type, e.expected, r.ids, r.types, r.schemas, r.data, r.meta).
 		Scan(&outcome, &actual, &from, &to, &position)
 	if err != nil {
 		return BatchResult{}, mapError(err)
 	}
-	res, err := appendOutcome(r.stream, r.expectedArg, outcome, actual, from, to, position)
-	return BatchResult{AppendResult: res, StreamID: r.stream.ID, Err: err}, nil
+	res, err := appendOutcome(e.stream, e.expectedArg, outcome, actual, from, to, position)
+	return BatchResult{AppendResult: res, StreamID: e.stream.ID, Err: err}, nil
 }
 
-// encoded is a validated request in the database's argument form.
+// encoded is a validated request. Its events are the caller's, which the
+// caller does not touch until its append returns; they are turned into the
+// database's argument form when the request joins a batch.
 type encoded struct {
 	stream      Stream
 	expectedArg ExpectedVersion
 	expected    int64 // -1 any, 0 no stream, n exact
-	eventIDs    []ulid.ULID
-	ids         []pgtype.UUID
-	types       []string
-	schemas     []int32
-	data        []string
-	meta        []string
-	key         *RequestKey // nil for none; Fingerprint never nil
+	events      []EventData
+	// The events' metadata as JSON: meta for all of them, unless they
+	// differ (rare: one command's events share it), then metas per event.
+	meta  string
+	metas []string
+	key   RequestKey // when keyed; Fingerprint never nil
+	keyed bool
+}
+
+func (e *encoded) metaOf(i int) string {
+	if e.metas != nil {
+		return e.metas[i]
+	}
+	return e.meta
 }
 
 func encodeRequest(r AppendRequest) (encoded, error) {
-	stream, expected, events := r.Stream, r.Expected, r.Events
+	return encode(r.Stream, r.Expected, r.Events, r.Key)
+}
+
+// encode validates a request; events are kept, keyp only read (so that a
+// caller's key can stay on its stack).
+func encode(stream Stream, expected ExpectedVersion, events []EventData, keyp *RequestKey) (encoded, error) {
 	if len(events) == 0 {
 		return encoded{}, ErrNoEvents
 	}
-	var key *RequestKey
-	if r.Key != nil {
-		k, err := r.Key.normalize()
-		if err != nil {
+	var key RequestKey
+	if keyp != nil {
+		var err error
+		if key, err = keyp.normalize(); err != nil {
 			return encoded{}, err
 		}
-		key = &k
 	}
 	if len(events) > MaxAppend {
 		return encoded{}, fmt.Errorf("append of %d events: at most %d", len(events), MaxAppend)
@@ -157,15 +172,7 @@ func encodeRequest(r AppendRequest) (encoded, error) {
 		}
 		exp = expected.version
 	}
-	out := encoded{
-		stream: stream, expectedArg: expected, expected: exp, key: key,
-		eventIDs: make([]ulid.ULID, len(events)),
-		ids:      make([]pgtype.UUID, len(events)),
-		types:    make([]string, len(events)),
-		schemas:  make([]int32, len(events)),
-		data:     make([]string, len(events)),
-		meta:     make([]string, len(events)),
-	}
+	out := encoded{stream: stream, expectedArg: expected, expected: exp, events: events, key: key, keyed: keyp != nil}
 	for i, e := range events {
 		if e.Type == "" {
 			return encoded{}, fmt.Errorf("append: event %d has no type", i)
@@ -175,38 +182,47 @@ func encodeRequest(r AppendRequest) (encoded, error) {
 		}
 		// A repeated id would fail the INSERT on the unique index and, in a
 		// group commit, every other request of the transaction with it.
-		if slices.Contains(out.eventIDs[:i], e.ID) {
-			return encoded{}, fmt.Errorf("append: event %d repeats the id %s", i, e.ID)
+		for _, earlier := range events[:i] {
+			if earlier.ID == e.ID {
+				return encoded{}, fmt.Errorf("append: event %d repeats the id %s", i, e.ID)
+			}
 		}
 		if !json.Valid(e.Data) {
 			return encoded{}, fmt.Errorf("append: event %d data is not valid JSON", i)
+		}
+		if i > 0 && out.metas == nil && e.Metadata == events[0].Metadata {
+			continue
 		}
 		m, err := json.Marshal(e.Metadata)
 		if err != nil {
 			return encoded{}, fmt.Errorf("append: event %d metadata: %w", i, err)
 		}
-		out.eventIDs[i] = e.ID
-		out.ids[i] = uuidOf(e.ID)
-		out.types[i] = e.Type
-		out.schemas[i] = int32(max(e.SchemaVersion, 1))
-		out.data[i] = string(e.Data)
-		out.meta[i] = string(m)
+		switch {
+		case i == 0:
+			out.meta = string(m)
+		case out.metas == nil:
+			out.metas = make([]string, len(events))
+			for j := range i {
+				out.metas[j] = out.meta
+			}
+			fallthrough
+		default:
+			out.metas[i] = string(m)
+		}
 	}
 	return out, nil
 }
 
-func appendOutcome(stream Stream, expected ExpectedVersion, outcome string, actual int64, from, to, position *int64) (AppendResult, error) {
+func appendOutcome(stream Stream, expected ExpectedVersion, outcome string, actual int64, from, to, position pgtype.Int8) (AppendResult, error) {
 	switch outcome {
-	case "appended", "replayed":
-		return AppendResult{FromVersion: *from, ToVersion: *to, Position: *position, Replayed: outcome == "replayed"}, nil
+	case "appended", "replayed", "key_replayed":
+		return AppendResult{FromVersion: from.Int64, ToVersion: to.Int64, Position: position.Int64, Replayed: outcome != "appended"}, nil
 	case "wrong_version":
 		return AppendResult{}, &WrongExpectedVersionError{StreamID: stream.ID.String(), Expected: expected, Actual: actual}
 	case "id_conflict":
 		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, ErrEventIDConflict)
 	case "type_mismatch":
 		return AppendResult{}, fmt.Errorf("append to %s as %q: %w", stream.ID, stream.Type, ErrStreamTypeMismatch)
-	case "key_replayed":
-		return AppendResult{FromVersion: *from, ToVersion: *to, Position: *position, Replayed: true}, nil
 	case "key_reused":
 		return AppendResult{}, fmt.Errorf("append to %s: %w", stream.ID, ErrKeyReused)
 	default:

@@ -34,7 +34,10 @@ GRANT SELECT, INSERT, DELETE ON append_keys TO orderflow_app;
 --                               are locked
 --   p_req_key                   per request: index into the keys, 0 for none
 --   p_req_fp                    per request: its fingerprint (ignored without a key)
--- and, per result row, stream_id: the request's stream, or for key_replayed
+-- with the events' data and metadata as text[] (cast to jsonb by the
+-- INSERT: the same parse the jsonb[] argument did, and the Go side encodes
+-- text without boxing each element), and, per result row, stream_id: the
+-- request's stream, or for key_replayed
 -- the stream of the key's first append (a retried creation of a new stream
 -- names a new stream id, and must get the first one back).
 --
@@ -58,7 +61,7 @@ GRANT SELECT, INSERT, DELETE ON append_keys TO orderflow_app;
 -- +goose StatementBegin
 CREATE FUNCTION events_append_batch(
     p_streams uuid[], p_req_stream integer[], p_req_type text[], p_req_expected bigint[], p_req_count integer[],
-    p_ids uuid[], p_types text[], p_schemas integer[], p_data jsonb[], p_meta jsonb[],
+    p_ids uuid[], p_types text[], p_schemas integer[], p_data text[], p_meta text[],
     p_key_scopes text[], p_key_names text[], p_req_key integer[], p_req_fp bytea[])
 RETURNS TABLE (outcome text, actual bigint, from_version bigint, to_version bigint, last_position bigint, stream_id uuid)
 LANGUAGE plpgsql
@@ -108,6 +111,7 @@ DECLARE
     k        integer;
     e        integer := 1;              -- the current request's first event
     exp      bigint;
+    probe    boolean := false;          -- some request needs its event ids probed
 BEGIN
     IF n_req IS NULL OR n_req = 0 THEN
         RETURN;
@@ -147,24 +151,38 @@ BEGIN
       LEFT JOIN LATERAL (SELECT ev.version, ev.stream_type FROM events ev
                           WHERE ev.stream_id = x.id ORDER BY ev.version DESC LIMIT 1) AS h ON true;
 
-    -- 4. Which request each event belongs to.
-    SELECT array_agg(r.ord ORDER BY r.ord, g) INTO ev_req
-      FROM unnest(p_req_count) WITH ORDINALITY AS r(cnt, ord), generate_series(1, r.cnt) AS g;
+    -- 4. Which request each event belongs to (in arrays: an aggregate over
+    -- generate_series cost a tenth of the call), and whether any request
+    -- needs its event ids probed: an unkeyed one on an existing stream. A
+    -- keyed request is recognised as a retry by its key, which is decided
+    -- first; the same ids under another key fail the INSERT's unique index.
+    ev_req := array_fill(0, ARRAY[n_ev]);
+    FOR r IN 1..n_req LOOP
+        FOR j IN 1..p_req_count[r] LOOP
+            ev_req[e] := r;
+            e := e + 1;
+        END LOOP;
+        probe := probe OR (cur_ver[p_req_stream[r]] > 0 AND coalesce(p_req_key[r], 0) = 0);
+    END LOOP;
+    e := 1;
 
-    -- 5. Retries by event id, as in 00003 (one index lookup per event of an
-    -- existing stream; (stream_id, event_id) is unique, hence LIMIT 1).
-    SELECT array_agg(coalesce(f.n, 0) ORDER BY r), array_agg(f.lo ORDER BY r), array_agg(f.hi ORDER BY r),
-           array_agg(f.pos ORDER BY r), array_agg(coalesce(f.offs, 0) ORDER BY r)
-      INTO f_n, f_lo, f_hi, f_pos, f_offs
-      FROM generate_series(1, n_req) AS r
-      LEFT JOIN (SELECT i.req, count(*) AS n, min(ev.version) AS lo, max(ev.version) AS hi,
-                        max(ev.position) AS pos, count(DISTINCT ev.version - i.ord) AS offs
-                   FROM unnest(p_ids, ev_req) WITH ORDINALITY AS i(id, req, ord)
-                   CROSS JOIN LATERAL (SELECT e2.version, e2.position FROM events e2
-                                        WHERE e2.stream_id = p_streams[p_req_stream[i.req]] AND e2.event_id = i.id
-                                        LIMIT 1) AS ev
-                  WHERE cur_ver[p_req_stream[i.req]] > 0
-                  GROUP BY i.req) AS f ON f.req = r;
+    -- 5. Retries by event id, as in 00003 (one index lookup per event that
+    -- needs it; (stream_id, event_id) is unique, hence LIMIT 1). Without a
+    -- probe f_n stays NULL, which step 6 reads as nothing found.
+    IF probe THEN
+        SELECT array_agg(coalesce(f.n, 0) ORDER BY r), array_agg(f.lo ORDER BY r), array_agg(f.hi ORDER BY r),
+               array_agg(f.pos ORDER BY r), array_agg(coalesce(f.offs, 0) ORDER BY r)
+          INTO f_n, f_lo, f_hi, f_pos, f_offs
+          FROM generate_series(1, n_req) AS r
+          LEFT JOIN (SELECT i.req, count(*) AS n, min(ev.version) AS lo, max(ev.version) AS hi,
+                            max(ev.position) AS pos, count(DISTINCT ev.version - i.ord) AS offs
+                       FROM unnest(p_ids, ev_req) WITH ORDINALITY AS i(id, req, ord)
+                       CROSS JOIN LATERAL (SELECT e2.version, e2.position FROM events e2
+                                            WHERE e2.stream_id = p_streams[p_req_stream[i.req]] AND e2.event_id = i.id
+                                            LIMIT 1) AS ev
+                      WHERE cur_ver[p_req_stream[i.req]] > 0 AND coalesce(p_req_key[i.req], 0) = 0
+                      GROUP BY i.req) AS f ON f.req = r;
+    END IF;
 
     -- 6. Decide each request in order; only arrays are touched here. The key
     -- comes first: a stored key answers for its request whatever the
@@ -187,7 +205,7 @@ BEGIN
             ELSE
                 o[r] := 'key_reused';
             END IF;
-        ELSIF f_n[r] > 0 THEN
+        ELSIF f_n[r] > 0 THEN           -- NULL (no probe) is not
             IF f_n[r] = c AND f_offs[r] = 1 THEN
                 o[r] := 'replayed';
                 fv[r] := f_lo[r];
@@ -228,7 +246,7 @@ BEGIN
         WITH ins AS (
             INSERT INTO events (stream_id, version, event_id, stream_type, event_type,
                                 schema_version, data, metadata)
-            SELECT p_streams[p_req_stream[u.req]], u.v, u.id, p_req_type[u.req], u.t, u.sv, u.d, u.m
+            SELECT p_streams[p_req_stream[u.req]], u.v, u.id, p_req_type[u.req], u.t, u.sv, u.d::jsonb, u.m::jsonb
               FROM unnest(p_ids, p_types, p_schemas, p_data, p_meta, ev_req, ev_ver)
                    WITH ORDINALITY AS u(id, t, sv, d, m, req, v, ord)
              WHERE u.v IS NOT NULL
@@ -256,9 +274,9 @@ $$;
 -- +goose StatementEnd
 
 GRANT EXECUTE ON FUNCTION events_append_batch(uuid[], integer[], text[], bigint[], integer[],
-    uuid[], text[], integer[], jsonb[], jsonb[], text[], text[], integer[], bytea[]) TO orderflow_app;
+    uuid[], text[], integer[], text[], text[], text[], text[], integer[], bytea[]) TO orderflow_app;
 
 -- +goose Down
 DROP FUNCTION events_append_batch(uuid[], integer[], text[], bigint[], integer[],
-    uuid[], text[], integer[], jsonb[], jsonb[], text[], text[], integer[], bytea[]);
+    uuid[], text[], integer[], text[], text[], text[], text[], integer[], bytea[]);
 DROP TABLE append_keys;
