@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +30,7 @@ import (
 // The command path's benchmarks, from the inside out:
 //
 //	go test ./commands -run '^$' -bench Decide -benchmem
-//	go test ./commands -run '^$' -bench Handler -benchmem -benchtime 3000x
+//	go test ./commands -run '^$' -bench Handler -benchtime 6000x
 //	go test ./commands -run '^$' -bench Lifecycle -benchtime 30000x
 //
 // BenchmarkDecide is the pure decisions. BenchmarkHandler is one request
@@ -111,39 +113,60 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
-// BenchmarkHandler sends lifecycle requests one after another through the
-// whole server stack (no network); an op is one command.
+// BenchmarkHandler sends lifecycle requests through the whole server stack
+// (no network); an op is one command. in-flight=1 sends them one after
+// another (every batch holds one request: the per-transaction costs are all
+// its own); in-flight=64 keeps 64 in flight, so batches form as under load
+// and allocs/op is a command's share at production batch sizes.
 func BenchmarkHandler(b *testing.B) {
-	for _, keyed := range []bool{false, true} {
-		b.Run(fmt.Sprintf("keyed=%t", keyed), func(b *testing.B) {
-			h, _ := benchServer(b)
-			var id string
-			n := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				step := lifecycle[n%len(lifecycle)]
-				path := step.path
-				if n%len(lifecycle) != 0 {
-					path = fmt.Sprintf(step.path, id)
+	for _, inFlight := range []int{1, 64} {
+		for _, keyed := range []bool{false, true} {
+			b.Run(fmt.Sprintf("in-flight=%d/keyed=%t", inFlight, keyed), func(b *testing.B) {
+				h, _ := benchServer(b)
+				var keys atomic.Int64
+				b.ReportAllocs()
+				b.SetParallelism(max(inFlight/runtime.GOMAXPROCS(0), 1))
+				if inFlight == 1 {
+					b.SetParallelism(1)
 				}
-				req := httptest.NewRequest(step.method, path, strings.NewReader(step.body))
-				if step.body != "" {
-					req.Header.Set("Content-Type", "application/json")
+				b.ResetTimer()
+				var runErr atomic.Value
+				run := func(next func() bool) {
+					var id string
+					for n := 0; next(); n++ {
+						step := lifecycle[n%len(lifecycle)]
+						path := step.path
+						if n%len(lifecycle) != 0 {
+							path = fmt.Sprintf(step.path, id)
+						}
+						req := httptest.NewRequest(step.method, path, strings.NewReader(step.body))
+						if step.body != "" {
+							req.Header.Set("Content-Type", "application/json")
+						}
+						if keyed {
+							req.Header.Set("Idempotency-Key", "bench-"+strconv.FormatInt(keys.Add(1), 10))
+						}
+						w := httptest.NewRecorder()
+						h.ServeHTTP(w, req)
+						if w.Code != http.StatusOK && w.Code != http.StatusCreated {
+							runErr.Store(fmt.Errorf("%s %s: %d %s", step.method, path, w.Code, w.Body))
+							return
+						}
+						if n%len(lifecycle) == 0 {
+							id = strings.TrimPrefix(w.Header().Get("Location"), "/v1/orders/")
+						}
+					}
 				}
-				if keyed {
-					req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
+				if inFlight == 1 {
+					run(b.Loop)
+				} else {
+					b.RunParallel(func(pb *testing.PB) { run(pb.Next) })
 				}
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, req)
-				if w.Code != http.StatusOK && w.Code != http.StatusCreated {
-					b.Fatalf("%s %s: %d %s", step.method, path, w.Code, w.Body)
+				if err, ok := runErr.Load().(error); ok {
+					b.Fatal(err)
 				}
-				if n%len(lifecycle) == 0 {
-					id = strings.TrimPrefix(w.Header().Get("Location"), "/v1/orders/")
-				}
-				n++
-			}
-		})
+			})
+		}
 	}
 }
 
