@@ -100,10 +100,7 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 			}
 			req.IdempotencyKey = key
 			req.Scope = keyScope(req)
-			h := sha256.New()
-			h.Write([]byte(r.Method + " " + r.URL.Path + "\n"))
-			h.Write(body)
-			req.Fingerprint = h.Sum(nil)
+			req.Fingerprint = fingerprint(r, body)
 		}
 
 		out, err := a.svc.Execute(r.Context(), req)
@@ -115,15 +112,26 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 	}
 }
 
+// fingerprint identifies a request under its Idempotency-Key: sha256 of
+// "METHOD /path\n" and the body.
+func fingerprint(r *http.Request, body []byte) []byte {
+	var stack [1024]byte // most requests fit: then nothing but the sum is allocated
+	buf := append(append(append(append(stack[:0], r.Method...), ' '), r.URL.Path...), '\n')
+	sum := sha256.Sum256(append(buf, body...))
+	return sum[:]
+}
+
 func writeOutcome(w http.ResponseWriter, out Outcome) {
+	// Keys in canonical form, set directly: Set would canonicalize "ETag"
+	// into a new string on every response.
 	h := w.Header()
-	h.Set("ETag", strconv.Quote(strconv.FormatInt(out.Version, 10)))
-	h.Set("Consistency-Token", ConsistencyToken(out))
+	h["Etag"] = []string{`"` + strconv.FormatInt(out.Version, 10) + `"`}
+	h["Consistency-Token"] = []string{ConsistencyToken(out)}
 	if out.Status == http.StatusCreated {
-		h.Set("Location", "/v1/orders/"+out.OrderID)
+		h["Location"] = []string{"/v1/orders/" + out.OrderID}
 	}
 	if out.Replayed {
-		h.Set("Idempotent-Replayed", "true")
+		h["Idempotent-Replayed"] = []string{"true"}
 	}
 	httpx.WriteJSON(w, out.Status, struct {
 		OrderID  string `json:"order_id"`

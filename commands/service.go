@@ -100,10 +100,20 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 	if retries == 0 {
 		retries = 3
 	}
-	var last *order.State // the state the previous attempt lost on
+	var (
+		lost    order.State // the state the previous attempt lost on
+		retried bool
+	)
 	for attempt := 0; ; attempt++ {
-		out, err := s.attempt(ctx, req, last)
-		var wrong *eventstore.WrongExpectedVersionError
+		var after *order.State
+		if retried {
+			after = &lost
+		}
+		out, err := s.attempt(ctx, req, after)
+		if err == nil {
+			return out.Outcome, nil
+		}
+		var wrong *eventstore.WrongExpectedVersionError // on the heap: only on this path
 		if !errors.As(err, &wrong) {
 			return out.Outcome, err
 		}
@@ -113,7 +123,7 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 		if attempt >= retries {
 			return Outcome{}, &ConflictError{Current: wrong.Actual}
 		}
-		last = &out.state
+		lost, retried = out.state, true
 	}
 }
 
@@ -211,14 +221,16 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 		// committed) is this request's own first append.
 		res.Replayed = false
 	}
-	var wrong *eventstore.WrongExpectedVersionError
+	if err != nil {
+		var wrong *eventstore.WrongExpectedVersionError // on the heap: only on this path
+		if errors.As(err, &wrong) {
+			s.states.dropBelow(req.OrderID, wrong.Actual)
+		} else {
+			s.states.drop(req.OrderID) // it may or may not have been appended
+		}
+		return Outcome{}, err
+	}
 	switch {
-	case errors.As(err, &wrong):
-		s.states.dropBelow(req.OrderID, wrong.Actual)
-		return Outcome{}, err
-	case err != nil:
-		s.states.drop(req.OrderID) // it may or may not have been appended
-		return Outcome{}, err
 	case res.Replayed:
 		// Another request's events: this process's view of the order is
 		// no better than before.

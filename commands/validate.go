@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -44,31 +45,45 @@ func (f fieldErrors) err() error {
 // characters, and not only spaces. Such strings end up in read models,
 // dashboards and logs, where a control character is at best noise.
 func (f *fieldErrors) text(field, v string, max int) {
+	if msg := textProblem(v, max); msg != "" {
+		f.add(field, "%s", msg)
+	}
+}
+
+func textProblem(v string, max int) string {
 	switch {
 	case strings.TrimSpace(v) == "":
-		f.add(field, "is required")
+		return "is required"
 	case !utf8.ValidString(v):
-		f.add(field, "must be valid UTF-8")
+		return "must be valid UTF-8"
 	case utf8.RuneCountInString(v) > max:
-		f.add(field, "must be at most %d characters", max)
+		return fmt.Sprintf("must be at most %d characters", max)
 	case strings.IndexFunc(v, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
-		f.add(field, "must contain only printable characters")
+		return "must contain only printable characters"
 	}
+	return ""
 }
 
 // sku checks 1..64 characters of [A-Za-z0-9._-]: SKUs appear in URLs
 // (DELETE /orders/{id}/items/{sku}) and in keys, so they stay plain ASCII.
 func (f *fieldErrors) sku(field, v string) {
+	if msg := skuProblem(v); msg != "" {
+		f.add(field, "%s", msg)
+	}
+}
+
+func skuProblem(v string) string {
 	switch {
 	case v == "":
-		f.add(field, "is required")
+		return "is required"
 	case len(v) > MaxSKULen:
-		f.add(field, "must be at most %d characters", MaxSKULen)
+		return fmt.Sprintf("must be at most %d characters", MaxSKULen)
 	case strings.IndexFunc(v, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
 	}) >= 0:
-		f.add(field, "must contain only letters, digits, '.', '_' and '-'")
+		return "must contain only letters, digits, '.', '_' and '-'"
 	}
+	return ""
 }
 
 func (f *fieldErrors) currency(field, v string) {
@@ -82,24 +97,39 @@ func (f *fieldErrors) currency(field, v string) {
 	}
 }
 
-// item checks one line; prefix is "" for AddItem and "items[i]." for
-// CreateOrder. It returns the line total when the line is valid.
-func (f *fieldErrors) item(prefix string, it ItemInput) (int64, bool) {
+// line names the fields of one line: line i of a CreateOrder
+// ("items[i].sku"), or an AddItem's own (line -1: "sku"). Names are built
+// only for a field that has a problem.
+type line int
+
+func (l line) field(name string) string {
+	if l < 0 {
+		return name
+	}
+	return "items[" + strconv.Itoa(int(l)) + "]." + name
+}
+
+// item checks one line. It returns the line total when the line is valid.
+func (f *fieldErrors) item(l line, it ItemInput) (int64, bool) {
 	before := len(*f)
-	f.sku(prefix+"sku", it.SKU)
-	f.text(prefix+"name", it.Name, MaxNameLen)
+	if msg := skuProblem(it.SKU); msg != "" {
+		f.add(l.field("sku"), "%s", msg)
+	}
+	if msg := textProblem(it.Name, MaxNameLen); msg != "" {
+		f.add(l.field("name"), "%s", msg)
+	}
 	if it.Quantity < MinQuantity || it.Quantity > MaxQuantity {
-		f.add(prefix+"quantity", "must be between %d and %d", MinQuantity, MaxQuantity)
+		f.add(l.field("quantity"), "must be between %d and %d", MinQuantity, MaxQuantity)
 	}
 	if it.UnitPriceMinor < 0 {
-		f.add(prefix+"unit_price_minor", "must not be negative")
+		f.add(l.field("unit_price_minor"), "must not be negative")
 	}
 	if len(*f) > before {
 		return 0, false
 	}
 	total, err := order.LineTotal(it.Quantity, it.UnitPriceMinor)
 	if err != nil {
-		f.add(prefix+"unit_price_minor", "quantity × unit price exceeds the largest amount (%v)", err)
+		f.add(l.field("unit_price_minor"), "quantity × unit price exceeds the largest amount (%v)", err)
 		return 0, false
 	}
 	return total, true
@@ -118,15 +148,17 @@ func (c CreateOrder) Validate() error {
 	}
 	// Duplicates are refused rather than merged: a creation request lists
 	// the order's lines, and the same SKU twice is most likely a client bug.
-	first := map[string]int{}
+	var first map[string]int
+	if len(c.Items) > 1 {
+		first = make(map[string]int, len(c.Items))
+	}
 	var total int64
 	overflow := false
 	for i, it := range c.Items {
-		prefix := fmt.Sprintf("items[%d].", i)
-		lt, ok := f.item(prefix, it)
+		lt, ok := f.item(line(i), it)
 		if j, dup := first[it.SKU]; dup && it.SKU != "" {
-			f.add(prefix+"sku", "duplicates items[%d].sku; list each SKU once", j)
-		} else {
+			f.add(line(i).field("sku"), "duplicates items[%d].sku; list each SKU once", j)
+		} else if first != nil {
 			first[it.SKU] = i
 		}
 		if ok && !overflow {
@@ -143,7 +175,7 @@ func (c CreateOrder) Validate() error {
 // Validate checks the command's input alone.
 func (c AddItem) Validate() error {
 	var f fieldErrors
-	f.item("", ItemInput(c))
+	f.item(-1, ItemInput(c))
 	return f.err()
 }
 

@@ -49,7 +49,7 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 		if id == "" || len(id) > 128 {
 			id = ulid.Make().String()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header()["X-Request-Id"] = []string{id} // X-Request-ID, canonical: Set would allocate the canonical key
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
@@ -63,10 +63,14 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 						"the server failed; the request id identifies it in the logs"))
 				}
 			}
-			log.LogAttrs(r.Context(), levelFor(rec.status), "http request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
-				slog.String("request_id", id))
+			// Checked first: the attributes escape into a slice that every
+			// request would allocate, logged or not.
+			if level := levelFor(rec.status); log.Enabled(r.Context(), level) {
+				log.LogAttrs(r.Context(), level, "http request",
+					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+					slog.String("request_id", id))
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})
