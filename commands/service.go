@@ -1,9 +1,11 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,10 +33,16 @@ type Service struct {
 	store    *eventstore.Store
 	registry *order.Registry
 	now      func() time.Time
-	states   *stateCache
 	// Retries is how often a version conflict is retried on fresh state
 	// when the client sent no If-Match. Zero means 3.
 	Retries int
+	// CachedOrders is how many order states the service keeps (see
+	// stateCache). Zero means DefaultCachedOrders; negative, none. Set it
+	// before the first command.
+	CachedOrders int
+
+	statesOnce sync.Once
+	states     *stateCache // nil: no cache
 }
 
 // NewService returns a service over a store. The pool argument is not used:
@@ -42,7 +50,17 @@ type Service struct {
 // too, since they ride group commit); it stays so that callers need not
 // change.
 func NewService(_ *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
-	return &Service{store: store, registry: registry, now: now, states: newStateCache(DefaultCachedOrders)}
+	return &Service{store: store, registry: registry, now: now}
+}
+
+// cache returns the state cache, made on first use; nil when disabled.
+func (s *Service) cache() *stateCache {
+	s.statesOnce.Do(func() {
+		if s.states == nil && s.CachedOrders >= 0 {
+			s.states = newStateCache(cmp.Or(s.CachedOrders, DefaultCachedOrders))
+		}
+	})
+	return s.states
 }
 
 // Request is one command for one order.
@@ -178,7 +196,7 @@ func (s *Service) current(ctx context.Context, req Request, after *order.State) 
 		// empty unless a caller reuses an id, which NoStream refuses.
 		return order.State{}, true, nil
 	}
-	if st, ok := s.states.get(req.OrderID); ok {
+	if st, ok := s.cache().get(req.OrderID); ok {
 		return st, true, nil
 	}
 	st, err := s.load(ctx, req.OrderID, order.State{})
@@ -224,9 +242,9 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 	if err != nil {
 		var wrong *eventstore.WrongExpectedVersionError // on the heap: only on this path
 		if errors.As(err, &wrong) {
-			s.states.dropBelow(req.OrderID, wrong.Actual)
+			s.cache().dropBelow(req.OrderID, wrong.Actual)
 		} else {
-			s.states.drop(req.OrderID) // it may or may not have been appended
+			s.cache().drop(req.OrderID) // it may or may not have been appended
 		}
 		return Outcome{}, err
 	}
@@ -234,16 +252,16 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 	case res.Replayed:
 		// Another request's events: this process's view of the order is
 		// no better than before.
-		s.states.dropBelow(req.OrderID, res.ToVersion)
+		s.cache().dropBelow(req.OrderID, res.ToVersion)
 	default:
 		next := state
 		for _, e := range evs {
 			next.Apply(e)
 		}
 		if next.Version == res.ToVersion {
-			s.states.put(req.OrderID, next)
+			s.cache().put(req.OrderID, next)
 		} else {
-			s.states.drop(req.OrderID)
+			s.cache().drop(req.OrderID)
 		}
 	}
 	return outcomeOf(req, id, res), nil
@@ -305,7 +323,7 @@ func (s *Service) load(ctx context.Context, id ulid.ULID, from order.State) (ord
 		st.Apply(e)
 	}
 	if st.Exists() {
-		s.states.put(id, st)
+		s.cache().put(id, st)
 	}
 	return st, nil
 }

@@ -23,6 +23,14 @@ const DefaultCachedOrders = 10_000
 // Every entry is a state the store really had: a fold of committed events,
 // or a state the process decided on plus the events it then appended at
 // exactly that version. Bounded by entries, least recently used evicted.
+//
+// It pays when an order's commands reach the process that served the
+// previous one: one api process, or several behind a balancer that routes
+// by order. When another process wrote in between, a decision on the stale
+// entry costs a refused append and a read of the stream's tail, one round
+// trip more than reading the stream first.
+//
+// A nil *stateCache is a cache that keeps nothing.
 type stateCache struct {
 	mu  sync.Mutex
 	lru *simplelru.LRU[ulid.ULID, order.State]
@@ -37,6 +45,9 @@ func newStateCache(size int) *stateCache {
 }
 
 func (c *stateCache) get(id ulid.ULID) (order.State, bool) {
+	if c == nil {
+		return order.State{}, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Get(id)
@@ -46,6 +57,9 @@ func (c *stateCache) get(id ulid.ULID) (order.State, bool) {
 // that lost a race to another on the same order must not put back an older
 // state than the winner's.
 func (c *stateCache) put(id ulid.ULID, st order.State) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.lru.Peek(id); ok && old.Version >= st.Version {
@@ -57,6 +71,9 @@ func (c *stateCache) put(id ulid.ULID, st order.State) {
 // dropBelow forgets the order's state if it is older than version: the
 // stream is known to be at least there.
 func (c *stateCache) dropBelow(id ulid.ULID, version int64) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.lru.Peek(id); ok && old.Version < version {
@@ -66,12 +83,18 @@ func (c *stateCache) dropBelow(id ulid.ULID, version int64) {
 
 // drop forgets the order's state: what happened to it is unknown.
 func (c *stateCache) drop(id ulid.ULID) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lru.Remove(id)
 }
 
 func (c *stateCache) len() int {
+	if c == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ type serveConfig struct {
 	roles           string
 	migrate         bool
 	dbMaxConns      int
+	orderCache      int
 	shutdownTimeout time.Duration
 	hubOrigins      string
 	hubSendBuffer   int
@@ -63,6 +65,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&c.roles, "roles", "ORDERFLOW_ROLES", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	f.bool(&c.migrate, "migrate", "ORDERFLOW_MIGRATE", true, "apply pending migrations at start")
 	f.int(&c.dbMaxConns, "db-max-conns", "ORDERFLOW_DB_MAX_CONNS", 20, "PostgreSQL pool size")
+	f.int(&c.orderCache, "order-cache", "ORDERFLOW_ORDER_CACHE", commands.DefaultCachedOrders, "order states the command API keeps between commands (0: none)")
 	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
@@ -75,6 +78,7 @@ func runServe(ctx context.Context, args []string) error {
 		_, _, err := net.SplitHostPort(c.httpAddr)
 		f.check(err != nil, "ORDERFLOW_HTTP_ADDR=%q: want host:port or :port", c.httpAddr)
 		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
+		f.check(c.orderCache < 0, "ORDERFLOW_ORDER_CACHE must be at least 0")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
 	}); err != nil {
@@ -118,6 +122,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	registry := order.NewRegistry()
 	if c.hasRole("api") {
 		svc := commands.NewService(pool, store, registry, time.Now)
+		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
 		commands.NewAPI(svc).Register(mux)
 		queries.NewAPI(pool, store, registry, queries.Options{}).Register(mux)
 	}
