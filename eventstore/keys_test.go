@@ -337,42 +337,53 @@ func waitingWithKeyLock(t *testing.T, db *pgtest.DB) int {
 // The backend of a keyed append dies between taking its key and appending
 // (terminated while it waits for the global lock): neither the key nor any
 // event is stored, the key's lock went with the backend, and the retry
-// appends, once.
+// appends, once. Alone (events_append_keyed) and in a batch of two
+// (events_append_batch).
 func TestABackendDyingBetweenKeyAndAppendLeavesNothingBehind(t *testing.T) {
-	s, db := newInternalStore(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // hang guard
-	defer cancel()
-	release := heldGlobalLock(t, db)
-	st := Stream{ID: ulid.Make(), Type: "test"}
-	key := testKey("crash", "the request")
-	// AppendBatch runs in this goroutine's call, without group commit's
-	// retry of a failed statement, as a crashing process would.
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.AppendBatch(ctx, []AppendRequest{{Stream: st, Expected: NoStream(), Events: oneEvent(), Key: &key}})
-		done <- err
-	}()
-	pid := waitingWithKeyLock(t, db)
-	if _, err := db.Owner.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err == nil {
-		t.Fatal("the append survived its backend")
-	}
-	release()
-	if got := countRows(t, db); got != (counts{}) {
-		t.Fatalf("rows %+v after the crash, want none", got)
-	}
-	res, err := s.AppendKeyed(ctx, key, st, NoStream(), oneEvent())
-	if err != nil || res.Replayed || res.ToVersion != 1 {
-		t.Fatalf("retry after the crash: %+v %v", res, err)
-	}
-	again, err := s.AppendKeyed(ctx, key, st, NoStream(), oneEvent())
-	if err != nil || !again.Replayed || again.Position != res.Position {
-		t.Fatalf("second retry: %+v %v", again, err)
-	}
-	if got := countRows(t, db); got != (counts{Events: 1, Keys: 1}) {
-		t.Fatalf("rows %+v, want one event and its key", got)
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d keyed requests", n), func(t *testing.T) {
+			s, db := newInternalStore(t)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // hang guard
+			defer cancel()
+			release := heldGlobalLock(t, db)
+			var reqs []AppendRequest
+			for i := range n {
+				key := testKey(fmt.Sprint("crash-", i), "the request")
+				reqs = append(reqs, AppendRequest{Stream: Stream{ID: ulid.Make(), Type: "test"}, Expected: NoStream(), Events: oneEvent(), Key: &key})
+			}
+			// AppendBatch runs in this goroutine's call, without group
+			// commit's retry of a failed statement, as a crashing process
+			// would.
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.AppendBatch(ctx, reqs)
+				done <- err
+			}()
+			pid := waitingWithKeyLock(t, db)
+			if _, err := db.Owner.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err == nil {
+				t.Fatal("the append survived its backend")
+			}
+			release()
+			if got := countRows(t, db); got != (counts{}) {
+				t.Fatalf("rows %+v after the crash, want none", got)
+			}
+			for _, r := range reqs {
+				res, err := s.AppendKeyed(ctx, *r.Key, r.Stream, NoStream(), oneEvent())
+				if err != nil || res.Replayed || res.ToVersion != 1 {
+					t.Fatalf("retry after the crash: %+v %v", res, err)
+				}
+				again, err := s.AppendKeyed(ctx, *r.Key, r.Stream, NoStream(), oneEvent())
+				if err != nil || !again.Replayed || again.Position != res.Position {
+					t.Fatalf("second retry: %+v %v", again, err)
+				}
+			}
+			if got := countRows(t, db); got != (counts{Events: n, Keys: n}) {
+				t.Fatalf("rows %+v, want %d events and their keys", got, n)
+			}
+		})
 	}
 }
 

@@ -96,24 +96,35 @@ func (s *Store) AppendTx(ctx context.Context, tx DB, stream Stream, expected Exp
 	return res.AppendResult, res.Err
 }
 
-// appendOne runs the round's only request through events_append. The error
-// is for the statement; the request's outcome is in the result.
+// appendOne runs the round's only request through events_append, or
+// events_append_keyed when it has a key. The error is for the statement;
+// the request's outcome is in the result.
 func (r *round) appendOne(ctx context.Context, db DB) (BatchResult, error) {
 	e := r.reqs[0]
 	var (
 		outcome            string
 		actual             int64
 		from, to, position pgtype.Int8
+		stream             = pgtype.UUID{Bytes: e.stream.ID, Valid: true}
+		err                error
 	)
-	err := db.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position
-		FROM events_append($1, $2, $3, $4, $5, $6, $7, $8)`,
-		uuidOf(e.stream.ID), e.stream.Type, e.expected, r.ids, r.types, r.schemas, r.data, r.meta).
-		Scan(&outcome, &actual, &from, &to, &position)
+	if e.keyed {
+		err = db.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position, stream_id
+			FROM events_append_keyed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			stream, e.stream.Type, e.expected, uuidArray(r.ids), textArray(r.types), r.schemas,
+			textArray(r.data), textArray(r.meta), e.key.Scope, e.key.Key, e.key.Fingerprint).
+			Scan(&outcome, &actual, &from, &to, &position, &stream)
+	} else {
+		err = db.QueryRow(ctx, `SELECT outcome, actual, from_version, to_version, last_position
+			FROM events_append($1, $2, $3, $4, $5, $6, $7, $8)`,
+			stream, e.stream.Type, e.expected, r.ids, r.types, r.schemas, r.data, r.meta).
+			Scan(&outcome, &actual, &from, &to, &position)
+	}
 	if err != nil {
 		return BatchResult{}, mapError(err)
 	}
 	res, err := appendOutcome(e.stream, e.expectedArg, outcome, actual, from, to, position)
-	return BatchResult{AppendResult: res, StreamID: e.stream.ID, Err: err}, nil
+	return BatchResult{AppendResult: res, StreamID: stream.Bytes, Err: err}, nil
 }
 
 // encoded is a validated request. Its events are the caller's, which the
