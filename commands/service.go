@@ -235,8 +235,10 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 		}
 	} else {
 		res, err = s.store.Append(ctx, stream, expected, data)
-		// Without a key, a replay (the store retried a statement that had
-		// committed) is this request's own first append.
+		// Without a key, Replayed can only mean this request's own events
+		// (their ids are new): the store ran its statement again after an
+		// error, and the first run had committed. The request is not a
+		// replay of another.
 		res.Replayed = false
 	}
 	if err != nil {
@@ -248,21 +250,20 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 		}
 		return Outcome{}, err
 	}
-	switch {
-	case res.Replayed:
-		// Another request's events: this process's view of the order is
-		// no better than before.
+	if res.Replayed {
+		// The key's first request answered: its events, not these. This
+		// process knows no more of the order than before.
 		s.cache().dropBelow(req.OrderID, res.ToVersion)
-	default:
-		next := state
-		for _, e := range evs {
-			next.Apply(e)
-		}
-		if next.Version == res.ToVersion {
-			s.cache().put(req.OrderID, next)
-		} else {
-			s.cache().drop(req.OrderID)
-		}
+		return outcomeOf(req, id, res), nil
+	}
+	next := state
+	for _, e := range evs {
+		next.Apply(e)
+	}
+	if next.Version == res.ToVersion {
+		s.cache().put(req.OrderID, next)
+	} else {
+		s.cache().drop(req.OrderID)
 	}
 	return outcomeOf(req, id, res), nil
 }
