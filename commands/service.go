@@ -292,8 +292,9 @@ func (s *Service) replay(ctx context.Context, req Request) (Outcome, bool, error
 	return outcomeOf(req, kr.StreamID, kr.AppendResult), true, nil
 }
 
-// Load folds an order's events from the store into its state, bypassing the
-// cache; a missing order is the zero State (Exists() false). It reads at
+// Load folds an order's events from the store into its state (the store's,
+// never the cache's; the result is kept in the cache); a missing order is
+// the zero State (Exists() false). It reads at
 // most order.MaxEvents events: a stream longer than that (written before the
 // cap existed) is a RuleEventLimit error, never a state folded in part.
 func (s *Service) Load(ctx context.Context, id ulid.ULID) (order.State, error) {
