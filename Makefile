@@ -31,11 +31,8 @@ run: build pg-up ## build, ensure PostgreSQL, serve every role
 	DATABASE_URL="$$($(PGSCRIPT) url)" exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
-test: race-toolchain kcat browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL
-	DATABASE_URL="$$($(PGSCRIPT) url)"; export DATABASE_URL; \
-	$(GO) vet ./...; \
-	scripts/lint.sh; \
-	$(GO) test -race -count=1 -timeout 20m ./...
+test: race-toolchain kcat browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL (scripts/test.sh)
+	DATABASE_URL="$$($(PGSCRIPT) url)" scripts/test.sh
 
 vet: ## go vet ./...
 	$(GO) vet ./...

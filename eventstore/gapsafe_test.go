@@ -25,6 +25,7 @@ import (
 // trigger to see it): a transaction that drew a lower position but commits
 // later is skipped by a reader that already moved past it.
 func TestReadAllIsGapSafe(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := newStore(t)
 

@@ -3,8 +3,6 @@ package projections
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -17,8 +15,8 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -35,21 +33,13 @@ type projEnv struct {
 
 func newProjEnv(t *testing.T) *projEnv {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: Migrations()})
-	ctx := context.Background()
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(ctx, now); err != nil {
-		t.Fatal(err)
-	}
-	reg, prom := order.NewRegistry(), prometheus.NewRegistry()
-	rt, err := NewRuntime(db.Pool, store, reg, prom, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	te := testenv.New(t)
+	prom := prometheus.NewRegistry()
+	rt, err := NewRuntime(te.DB.Pool, te.Store, te.Registry, prom, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &projEnv{t: t, ctx: ctx, db: db, store: store, reg: reg, rt: rt, prom: prom}
+	return &projEnv{t: t, ctx: context.Background(), db: te.DB, store: te.Store, reg: te.Registry, rt: rt, prom: prom}
 }
 
 // decide runs a real decision against st at time now, appends its events
@@ -230,7 +220,7 @@ func (e *projEnv) deliverLive(p Projection, evs []eventstore.RecordedEvent, part
 // lock, so a test can order two transactions deterministically.
 func (e *projEnv) awaitLockWait() {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for waiting := 0; waiting == 0; {
 		if time.Now().After(deadline) {
 			e.t.Fatal("no session ever waited for a lock")

@@ -1,12 +1,11 @@
 package projections
 
 import (
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type metrics struct {
-	applied, skipped, gapFilled, dlq *prometheus.CounterVec
+	applied, skipped, gapFilled *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -20,12 +19,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		gapFilled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "projection_gap_events_total", Help: "Events read from the event store to fill a gap in Kafka delivery.",
 		}, []string{"projection"}),
-		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projection_dlq_total", Help: "Events dead-lettered after bounded retries.",
-		}, []string{"projection"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.dlq} {
+		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -38,32 +34,4 @@ func (m *metrics) observe(projection string, r applyResult) {
 	m.applied.WithLabelValues(projection).Add(float64(r.applied))
 	m.skipped.WithLabelValues(projection).Add(float64(r.skipped))
 	m.gapFilled.WithLabelValues(projection).Add(float64(r.gapFilled))
-}
-
-// handlerPoisoned is the metadata key watermill's poison queue sets to the
-// name of the handler that gave up; projection handlers are named after
-// their projection.
-const handlerPoisoned = "handler_poisoned"
-
-// CountDLQ wraps the dead-letter publisher so that every event a projection
-// gives up on raises projection_dlq_total: nothing is skipped silently.
-func (r *Runtime) CountDLQ(next message.Publisher) message.Publisher {
-	return dlqCounter{Publisher: next, dlq: r.metrics.dlq}
-}
-
-type dlqCounter struct {
-	message.Publisher
-	dlq *prometheus.CounterVec
-}
-
-func (d dlqCounter) Publish(topic string, msgs ...*message.Message) error {
-	if err := d.Publisher.Publish(topic, msgs...); err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if h := m.Metadata.Get(handlerPoisoned); h != "" {
-			d.dlq.WithLabelValues(h).Inc()
-		}
-	}
-	return nil
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -145,25 +143,4 @@ func (r *Runtime) checkpoint(ctx context.Context, tx pgx.Tx, p Projection, parti
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
-}
-
-// PartitionMetadata is the message metadata key holding the Kafka partition
-// (set by streams/kafka's Subscriber).
-const PartitionMetadata = "kafka_partition"
-
-// Handler adapts a projection to a watermill handler: the message value is
-// the public event envelope. A malformed envelope or a failing apply returns
-// an error: the router retries it and finally dead-letters it.
-func (r *Runtime) Handler(p Projection) message.NoPublishHandlerFunc {
-	return func(msg *message.Message) error {
-		ev, err := eventstore.UnmarshalEnvelope(msg.Payload)
-		if err != nil {
-			return err
-		}
-		partition, err := strconv.Atoi(msg.Metadata.Get(PartitionMetadata))
-		if err != nil {
-			return fmt.Errorf("message without a %s: %w", PartitionMetadata, err)
-		}
-		return r.Handle(msg.Context(), p, partition, ev)
-	}
 }

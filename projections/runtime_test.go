@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 )
@@ -28,20 +27,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(context.Background(), now); err != nil {
-		t.Fatal(err)
-	}
-	reg := order.NewRegistry()
-	rt, err := projections.NewRuntime(db.Pool, store, reg, prometheus.NewRegistry(), slog.Default())
+	te := testenv.New(t)
+	rt, err := projections.NewRuntime(te.DB.Pool, te.Store, te.Registry, prometheus.NewRegistry(), testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{db: db, store: store, rt: rt, reg: reg}
+	return &env{db: te.DB, store: te.Store, rt: rt, reg: te.Registry}
 }
 
 // decide runs a command against the stored order and appends its events.
@@ -164,6 +155,7 @@ func (e *env) dump(t *testing.T, p projections.Projection) map[string][]string {
 }
 
 func TestOrderSummaryRebuildEqualsLive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	e.history(t, 200, rng)
@@ -204,6 +196,7 @@ func TestOrderSummaryRebuildEqualsLive(t *testing.T) {
 }
 
 func TestRedeliveryAndGapsHaveExactlyOnceEffect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	id := ulid.Make()

@@ -13,10 +13,12 @@ import (
 )
 
 func TestStatusCountsRebuildEqualsLive(t *testing.T) {
+	t.Parallel()
 	checkRebuildEqualsLive(t, StatusCounts{})
 }
 
 func TestStatusCountsKeepsAllSixStatusesIncludingZeros(t *testing.T) {
+	t.Parallel()
 	e := newProjEnv(t)
 	e.applyScenario(StatusCounts{}, handScenario())
 	// D is a draft, B shipped, E delivered, A and C cancelled; placed and paid
@@ -27,6 +29,7 @@ func TestStatusCountsKeepsAllSixStatusesIncludingZeros(t *testing.T) {
 }
 
 func TestStatusCountsAnEmptyModelHasSixZeroRowsLiveAndRebuilt(t *testing.T) {
+	t.Parallel()
 	e := newProjEnv(t)
 	e.checkScenario(StatusCounts{}, map[string][]string{
 		"status_counts": {"(cancelled,0)", "(delivered,0)", "(draft,0)", "(paid,0)", "(placed,0)", "(shipped,0)"},
@@ -39,6 +42,7 @@ func TestStatusCountsAnEmptyModelHasSixZeroRowsLiveAndRebuilt(t *testing.T) {
 // (draft→placed) and then wants paid (placed→paid), while tx2's placed→paid
 // holds paid ("paid" < "placed") and waits for placed.
 func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
+	t.Parallel()
 	e := newProjEnv(t)
 	change := func(from, to order.Status) Change {
 		return Change{Before: order.State{Status: from, Version: 1}, After: order.State{Status: to, Version: 2}}
@@ -78,6 +82,7 @@ func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
 // give a partition to two consumers) must count the order once. There is no
 // versions row to lock yet, so the runtime must create one first.
 func TestStatusCountsConcurrentFirstDeliveriesCountOnce(t *testing.T) {
+	t.Parallel()
 	e := newProjEnv(t)
 	id, st := ulid.Make(), order.State{}
 	e.decide(&st, id, commands.CreateOrder{OrderID: id, CustomerID: "alice", Currency: "EUR"}, time.Now())

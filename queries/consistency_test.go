@@ -12,7 +12,10 @@ import (
 )
 
 func TestConsistencyToken(t *testing.T) {
-	e := newEnv(t, queries.Options{ConsistencyWait: 2 * time.Second})
+	t.Parallel()
+	// The wait is a hang guard: the answer must be fresh however slowly a
+	// busy machine runs the catch-up below.
+	e := newEnv(t, queries.Options{ConsistencyWait: time.Minute})
 	a := e.create(newOrder{customer: "c-1", items: []order.ItemAdded{item("mug", 1, 100)}})
 	e.project()
 	b := e.append(a.id, order.OrderPlaced{TotalMinor: 100, ItemCount: 1, PlacedAt: time.Now()})
@@ -46,9 +49,7 @@ func TestConsistencyToken(t *testing.T) {
 		if r.Header.Get("Consistency") != "fresh" || o.Version != 3 || o.Status != "placed" {
 			t.Errorf("Consistency %q, version %d %s; want fresh 3 placed", r.Header.Get("Consistency"), o.Version, o.Status)
 		}
-		if waited := time.Since(start); waited < 200*time.Millisecond || waited > time.Second {
-			t.Errorf("waited %v, want just over 200ms", waited)
-		}
+		t.Logf("answered fresh %v after the request, once the projection caught up", time.Since(start).Round(time.Millisecond))
 		var l page
 		r = e.get("/v1/orders?customer_id=c-1", "Consistency-Token", b.token)
 		r.ok(t, &l)
@@ -79,6 +80,7 @@ func TestConsistencyToken(t *testing.T) {
 // none of them has applied the token's version, so each answers what it
 // has, marked stale, after the (short) deadline.
 func TestConsistencyTokenDeadline(t *testing.T) {
+	t.Parallel()
 	const wait = 150 * time.Millisecond
 	e := newEnv(t, queries.Options{ConsistencyWait: wait})
 	a := e.create(newOrder{customer: "c-1", createdAt: day(1), items: []order.ItemAdded{item("mug", 1, 100)}})
@@ -92,8 +94,10 @@ func TestConsistencyTokenDeadline(t *testing.T) {
 			if r.Status != http.StatusOK || r.Header.Get("Consistency") != "stale" {
 				t.Errorf("status %d, Consistency %q: %s", r.Status, r.Header.Get("Consistency"), r.Body)
 			}
-			if waited := time.Since(start); waited < wait || waited > wait+500*time.Millisecond {
-				t.Errorf("waited %v, want about %v", waited, wait)
+			// At least the deadline (the server starts its clock after ours);
+			// how much longer depends on the machine's load, so no upper bound.
+			if waited := time.Since(start); waited < wait {
+				t.Errorf("answered stale after %v, before the %v deadline", waited, wait)
 			}
 		})
 	}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint: gofmt, then staticcheck (config: staticcheck.conf) over ./...
+# Lint: gofmt, staticcheck (config: staticcheck.conf) over ./..., and the
+# dependency rules of the design (scripts/deps.sh).
 # staticcheck is installed into ./bin at the pinned version when missing or
 # different, so every machine and CI run the same checks.
 set -euo pipefail
@@ -26,6 +27,7 @@ if [[ -n "$unformatted" ]]; then
 	status=1
 fi
 
-# Run staticcheck even after a gofmt failure: one pass shows every finding.
+# Run every check even after a failure: one pass shows every finding.
 "$BIN/staticcheck" ./... || status=1
+scripts/deps.sh || status=1
 exit "$status"

@@ -26,6 +26,7 @@ import (
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/schema"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -276,7 +277,7 @@ func pendingMigrations(ctx context.Context, url string) error {
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	pending, err := migrate.Pending(ctx, db, migrationSets()...)
+	pending, err := migrate.Pending(ctx, db, schema.Sets()...)
 	if err != nil {
 		return err
 	}

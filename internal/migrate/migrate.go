@@ -1,10 +1,9 @@
 // Package migrate applies the project's versioned SQL migrations with goose.
 //
-// Each package that owns tables (eventstore, commands, projections) ships its
-// own embedded migration set with its own version table, so that the event
-// store's schema history knows nothing of read models. Sets are applied in
-// the order given; a Postgres session lock lets several processes start at
-// once without racing.
+// Each package that owns tables ships its own embedded migration set (its
+// migrations/ subpackage) with its own version table; internal/schema lists
+// them. Sets are applied in the order given; a Postgres session lock lets
+// several processes start at once without racing.
 package migrate
 
 import (
@@ -93,15 +92,4 @@ func Pending(ctx context.Context, db *sql.DB, sets ...Set) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// Dir returns the migrations directory of an embedded file system, where
-// each package keeps its *.sql files. The directory is fixed at build time,
-// so a failure is a programming error.
-func Dir(files fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(files, dir)
-	if err != nil {
-		panic(fmt.Sprintf("migrations directory %q: %v", dir, err))
-	}
-	return sub
 }

@@ -1,16 +1,30 @@
-// Package pgtest gives each test its own freshly migrated PostgreSQL database.
+// Package pgtest gives each test its own fresh database with the whole
+// schema (internal/schema) applied.
 //
 // It needs a server: DATABASE_URL (a role allowed to create databases and
 // roles). `make test` starts a project-local cluster and sets it. Without one
 // the test fails with a message saying so; it never skips.
+//
+// Migrating a database for every test would cost more than most tests. The
+// schema is migrated once into a template database named after a hash of
+// every migration file (orderflow_tpl_<hash>), and each test's database is a
+// copy of it (CREATE DATABASE … TEMPLATE, a file copy). The template is
+// built under a cluster-wide advisory lock, under a temporary name renamed
+// when complete, so that test binaries running in parallel (one per package)
+// build it once and never copy a half-migrated one. Templates of other
+// hashes (older schemas) are dropped when a new one is built.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +33,7 @@ import (
 
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/schema"
 )
 
 // DB is a throwaway database.
@@ -39,56 +54,44 @@ func AdminURL(t testing.TB) string {
 	return u
 }
 
-// New creates a database, applies the given migration sets and returns pools
-// to it. Everything is dropped when the test ends.
-func New(t testing.TB, sets ...migrate.Set) *DB {
+// withDatabase returns the server URL admin with its database replaced.
+func withDatabase(admin, name string) (string, error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", fmt.Errorf("DATABASE_URL must be a URL (postgres://...): %w", err)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// New creates a database from the migrated template and returns pools to it.
+// The database is dropped when the test ends.
+func New(t testing.TB) *DB {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := AdminURL(t)
-
-	conn, err := pgx.Connect(ctx, admin)
+	tpl, err := template(ctx, admin)
 	if err != nil {
-		t.Fatalf("pgtest: cannot reach PostgreSQL at DATABASE_URL: %v", err)
+		t.Fatalf("pgtest: %v", err)
 	}
-	defer func() { _ = conn.Close(context.Background()) }()
-
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "orderflow_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	name := "orderflow_test_" + randomHex(6)
+	if err := execAdmin(ctx, admin, "CREATE DATABASE "+name+" TEMPLATE "+tpl); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("pgtest: drop %s: %v", name, err)
-			return
-		}
-		defer func() { _ = c.Close(ctx) }()
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		if err := execAdmin(ctx, admin, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop %s: %v", name, err)
 		}
 	})
 
-	u, err := url.Parse(admin)
+	u, err := withDatabase(admin, name)
 	if err != nil {
-		t.Fatalf("pgtest: DATABASE_URL must be a URL (postgres://...): %v", err)
-	}
-	u.Path = "/" + name
-	db := &DB{URL: u.String()}
-
-	sqlDB, err := pg.OpenSQL(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sqlDB.Close() }()
-	if err := migrate.Up(ctx, sqlDB, sets...); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-
+	db := &DB{URL: u}
 	if db.Owner, err = pg.Connect(ctx, db.URL, pg.Options{KeepOwnerRole: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +100,128 @@ func New(t testing.TB, sets ...migrate.Set) *DB {
 	}
 	t.Cleanup(func() { db.Pool.Close(); db.Owner.Close() })
 	return db
+}
+
+// templates remembers, per server, the template this process found or built.
+var templates sync.Map // admin URL → *templateOnce
+
+type templateOnce struct {
+	once sync.Once
+	name string
+	err  error
+}
+
+// template returns the name of a complete template database for the
+// current schema, building it if no process has.
+func template(ctx context.Context, admin string) (string, error) {
+	v, _ := templates.LoadOrStore(admin, &templateOnce{})
+	o := v.(*templateOnce)
+	o.once.Do(func() { o.name, o.err = ensureTemplate(ctx, admin) })
+	return o.name, o.err
+}
+
+// templateLock is the advisory lock key under which templates are built.
+const templateLock = 7207745461657985100
+
+func ensureTemplate(ctx context.Context, admin string) (string, error) {
+	hash, err := schemaHash()
+	if err != nil {
+		return "", err
+	}
+	name := "orderflow_tpl_" + hash
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach PostgreSQL at DATABASE_URL: %w", err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(templateLock)); err != nil {
+		return "", err
+	}
+	defer func() { _, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", int64(templateLock)) }()
+
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		return name, nil
+	}
+	// A build that died half-way left this behind; no one else builds now.
+	building := name + "_building"
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+		return "", fmt.Errorf("create template: %w", err)
+	}
+	if err := migrateDB(ctx, admin, building); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
+		return "", fmt.Errorf("complete template: %w", err)
+	}
+	// Older schemas' templates: best effort (another run may be copying one).
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'orderflow\\_tpl\\_%' AND datname <> $1", name)
+	if err == nil {
+		old, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range old {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+		}
+	}
+	return name, nil
+}
+
+func migrateDB(ctx context.Context, admin, name string) error {
+	u, err := withDatabase(admin, name)
+	if err != nil {
+		return err
+	}
+	sqlDB, err := pg.OpenSQL(u)
+	if err != nil {
+		return err
+	}
+	// Closed before the rename: a template must have no connections.
+	defer func() { _ = sqlDB.Close() }()
+	return migrate.Up(ctx, sqlDB, schema.Sets()...)
+}
+
+// schemaHash is a digest of every migration file of every set, in order.
+func schemaHash() (string, error) {
+	h := sha256.New()
+	for _, s := range schema.Sets() {
+		err := fs.WalkDir(s.FS, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(s.FS, path)
+			if err != nil {
+				return err
+			}
+			_, _ = fmt.Fprintf(h, "%s/%s %d\n", s.Name, path, len(b))
+			_, _ = h.Write(b)
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("hash migrations %s: %w", s.Name, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func execAdmin(ctx context.Context, admin, sql string) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("cannot reach PostgreSQL at DATABASE_URL: %w", err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Rows returns every row of each table as text, sorted, in one snapshot:

@@ -12,9 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
-	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/seed"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 )
@@ -125,12 +124,10 @@ func TestTheGeneratedLivesHaveTheBriefsShapes(t *testing.T) {
 }
 
 func TestASeededStoreDecodesFoldsAndRebuilds(t *testing.T) {
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
+	t.Parallel()
+	e := testenv.New(t)
 	ctx := context.Background()
-	store := eventstore.New(db.Pool)
-	reg := order.NewRegistry()
+	db, store, reg := e.DB, e.Store, e.Registry
 	if err := seed.CreateCompareTable(ctx, db.Owner, "scratch", true); err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/order"
 )
 
 // Frame types (the "type" field of every frame).
@@ -113,10 +115,9 @@ const (
 )
 
 const (
-	chanAll          = "orders"
-	prefixOrder      = "order:"
-	prefixCustomer   = "customer:"
-	maxCustomerIDLen = 128
+	chanAll        = "orders"
+	prefixOrder    = "order:"
+	prefixCustomer = "customer:"
 )
 
 type channelName struct {
@@ -140,8 +141,8 @@ func parseChannel(s string) (channelName, error) {
 		return channelName{name: s, kind: kindOrder, order: id}, nil
 	case strings.HasPrefix(s, prefixCustomer):
 		id := s[len(prefixCustomer):]
-		if id == "" || len(id) > maxCustomerIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-			return channelName{}, fmt.Errorf("channel %q: the customer id must be 1..%d printable characters", s, maxCustomerIDLen)
+		if id == "" || utf8.RuneCountInString(id) > order.MaxCustomerIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+			return channelName{}, fmt.Errorf("channel %q: the customer id must be 1..%d printable characters", s, order.MaxCustomerIDLen)
 		}
 		return channelName{name: s, kind: kindCustomer}, nil
 	}

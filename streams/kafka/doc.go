@@ -15,5 +15,5 @@
 //   - router.go: a watermill Router with the project's middleware
 //     (recoverer, retry, poison queue, correlation logger).
 //
-// Tests run against a kfake broker over TCP: internal/kafkatest.
+// Tests run against a kfake broker over TCP: internal/testenv.
 package kafka

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/projections"
@@ -87,8 +86,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("projector: DLQ publisher: %w", err)
 	}
 	defer func() { _ = pub.Close() }()
+	dlq, err := newDLQCounter(pub, cfg.Registerer)
+	if err != nil {
+		return err
+	}
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
-		DLQPublisher:    cfg.Runtime.CountDLQ(pub),
+		DLQPublisher:    dlq,
 		DLQTopic:        cfg.DLQTopic,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
@@ -115,7 +118,7 @@ func Run(ctx context.Context, cfg Config) error {
 		subs = append(subs, sub)
 		// The handler is named after the projection: the poison queue
 		// records it, and projection_dlq_total is labelled with it.
-		router.AddConsumerHandler(p.Name(), cfg.Topic, sub, message.NoPublishHandlerFunc(cfg.Runtime.Handler(p)))
+		router.AddConsumerHandler(p.Name(), cfg.Topic, sub, handler(cfg.Runtime, p))
 		if cfg.OnState != nil {
 			cfg.OnState(ctx, p.Name(), "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(p))
 		}

@@ -3,7 +3,6 @@ package projector_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +13,11 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
-	"github.com/orderflow/orderflow/order"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/projector"
-	"github.com/orderflow/orderflow/streams/relay"
 )
 
 // TestPipelineFromCommandsToReadModels runs the whole write-to-read path:
@@ -30,27 +26,15 @@ import (
 // rebuild from the store, row for row; and an event no projection can
 // decode is dead-lettered, counted, and does not stop the others.
 func TestPipelineFromCommandsToReadModels(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "commands", FS: commands.Migrations()},
-		migrate.Set{Name: "relay", FS: relay.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(ctx, now); err != nil {
-		t.Fatal(err)
-	}
-	brokers := kafkatest.Start(t)
+	e := testenv.New(t)
+	db, store, registry := e.DB, e.Store, e.Registry
+	brokers := e.Kafka(t)
 	kcfg := kafka.Config{Brokers: brokers}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-
-	rl, err := relay.New(relay.Config{DatabaseURL: db.URL, Pool: db.Pool, Kafka: kcfg, Partitions: 4, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	registry := order.NewRegistry()
+	log := testenv.Logger(t)
+	rl := e.NewRelay(t, nil)
 	metrics := prometheus.NewRegistry()
 	rt, err := projections.NewRuntime(db.Pool, store, registry, metrics, log)
 	if err != nil {
@@ -61,8 +45,8 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 	go func() { done <- rl.Run(ctx) }()
 	go func() {
 		done <- projector.Run(ctx, projector.Config{
-			Kafka: kcfg, Topic: relay.DefaultTopic, Partitions: 4, Runtime: rt, Projections: all,
-			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, Logger: log,
+			Kafka: kcfg, Topic: testenv.Topic, Partitions: testenv.Partitions, Runtime: rt, Projections: all,
+			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, Registerer: metrics, Logger: log,
 		})
 	}()
 
@@ -172,7 +156,3 @@ func dump(t *testing.T, db *pgtest.DB, p projections.Projection) map[string][]st
 	t.Helper()
 	return db.Rows(t, append([]string{p.Name() + "_versions"}, p.Tables()...)...)
 }
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

@@ -1,4 +1,4 @@
-package kafkatest_test
+package testenv_test
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 func TestStartServesKafkaOverTCPWithoutAutoCreatingTopics(t *testing.T) {
-	brokers := kafkatest.Start(t)
-	kafkatest.CreateTopics(t, brokers, 2, "made")
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
+	testenv.CreateTopics(t, brokers, 2, "made")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
