@@ -13,8 +13,8 @@
 //
 // Several channels per connection (at most Config.MaxSubscriptions, default
 // 128). order:<id> takes the order's ULID in its canonical upper-case form
-// (as stream_id is written); customer:<id> takes 1..128 printable
-// characters. Unknown fields are errors.
+// (as stream_id is written); customer:<id> takes 1..100 printable
+// characters (order.MaxCustomerIDLen). Unknown fields are errors.
 //
 // Server → client:
 //
@@ -69,6 +69,6 @@
 // hub_sequencer_filled_events_total, hub_customer_store_lookups_total,
 // hub_bad_kafka_messages_total, hub_head_position.
 //
-// The DESIGN comment in hub.go has the goroutines, queues, lock order and
+// DESIGN.md in this directory has the goroutines, queues, lock order and
 // the ordering argument; sequencer.go the global-order argument.
 package hub

@@ -20,7 +20,7 @@ import (
 // break, the two).
 const lockSQL = `SELECT pg_try_advisory_lock(hashtextextended('orderflow.relay/' || $1, 0))`
 
-// sessions is the session loop of the DESIGN comment: follower until the
+// sessions is the session loop of DESIGN.md: follower until the
 // lock is won, then leader until the connection fails or ctx ends.
 func (r *Relay) sessions(ctx context.Context) {
 	for ctx.Err() == nil {

@@ -1,48 +1,5 @@
 package relay
 
-// DESIGN
-//
-// Goroutines. Run owns one loop, the session loop (leader.go). It opens a
-// dedicated pgx.Conn (not from the pool: a session advisory lock belongs to
-// a connection), and tries pg_try_advisory_lock every FollowerRetry until it
-// wins. The winner LISTENs on orderflow_events on that same connection and
-// starts exactly one publisher goroutine (publish.go) with a leader context.
-// The session loop then only waits for notifications (forwarding each as a
-// wake-up) and pings the connection every PollInterval. When the connection
-// fails, or Run's ctx ends, it cancels the leader context, waits for the
-// publisher, closes the connection (the server drops the lock with it) and,
-// unless ctx ended, goes back to being a follower. So at most two goroutines
-// run per relay, and Run returns only after both have exited.
-//
-// Leadership and fencing. Leadership is the lock's session. A leader whose
-// connection dies stops publishing at once: its in-flight write is
-// cancelled with the leader context. Another process can take over as soon
-// as the server has noticed the dead session (immediately after a process
-// crash, as the kernel closes the socket). A stale leader cannot corrupt the
-// checkpoint: checkpoint updates are monotonic and only ever record
-// positions Kafka acknowledged.
-//
-// Delivery guarantee: at least once. The checkpoint advances only after
-// Kafka acknowledged (acks=all) every message up to it, so nothing committed
-// is ever skipped. Duplicates appear only after a crash or failover (the
-// messages between the last checkpoint and the crash are sent again), after
-// a write whose acknowledgement was lost (timeout, cut connection), or after
-// the fresh-topic reset. Consumers dedupe by (stream id, version).
-//
-// Ordering argument. (1) Store.ReadAll returns events in position order and
-// is gap-safe, and one stream's versions take increasing positions, so the
-// publisher sees each stream's versions in order. (2) The key is the stream
-// id and the balancer is Hash, so one stream maps to one partition.
-// (3) The publisher has one write in flight at a time and never reads the
-// next batch before the current one is fully acknowledged. (4) A write call
-// carries at most BatchBytes, and the writer's BatchSize and BatchBytes are
-// at least the call's, so kafka-go puts each partition's share of a call in
-// one produce batch: a partition's share succeeds or fails as a whole
-// (kafka.WriteErrors). Retrying only the failed messages therefore resends
-// whole partition batches, in their order, before anything newer goes to
-// those partitions. A lost acknowledgement can produce "v1 v2 v1 v2" in a
-// partition, never "v2 v1".
-
 import (
 	"context"
 	"errors"
