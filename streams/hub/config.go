@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -177,8 +178,11 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("hub config: Subscriber is required"))
 	}
 	if c.SendQueue < 1 || c.MaxFrameSize < 64 || c.MaxSubscriptions < 1 || c.MaxBadFrames < 1 ||
-		c.RecoveryWindow < 0 || c.CustomerCache < 1 || c.MaxPending < 1 {
+		c.CustomerCache < 1 || c.MaxPending < 1 {
 		errs = append(errs, errors.New("hub config: SendQueue, MaxSubscriptions, MaxBadFrames, CustomerCache, MaxPending must be ≥ 1, MaxFrameSize ≥ 64"))
+	}
+	if c.RecoveryWindow < 0 {
+		errs = append(errs, fmt.Errorf("hub config: RecoveryWindow %d must not be negative", c.RecoveryWindow))
 	}
 	if c.GapGrace < 0 || c.PollInterval <= 0 || c.WriteWait <= 0 || c.PongWait <= 0 || c.PingPeriod <= 0 ||
 		c.PingPeriod >= c.PongWait || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
