@@ -25,7 +25,7 @@ type kafkaConfig struct {
 func (k *kafkaConfig) register(f *flags) {
 	f.string(&k.brokers, "kafka-brokers", "KAFKA_BROKERS", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker")
 	f.string(&k.embeddedAddr, "kafka-embedded-addr", "ORDERFLOW_KAFKA_EMBEDDED_ADDR", kafka.DefaultBrokerAddr, "listen address of the embedded broker")
-	f.string(&k.topic, "kafka-topic", "ORDERFLOW_KAFKA_TOPIC", "orders.events", "events topic (the DLQ is <topic>.dlq)")
+	f.string(&k.topic, "kafka-topic", "ORDERFLOW_KAFKA_TOPIC", kafka.DefaultTopic, "events topic (the DLQ is <topic>.dlq)")
 	f.int(&k.partitions, "kafka-partitions", "ORDERFLOW_KAFKA_PARTITIONS", 12, "partitions of the events topic when orderflow creates it")
 	f.bool(&k.tls.Enabled, "kafka-tls", "ORDERFLOW_KAFKA_TLS", false, "connect to Kafka over TLS")
 	f.string(&k.tls.CAFile, "kafka-tls-ca-file", "ORDERFLOW_KAFKA_TLS_CA_FILE", "", "PEM CA bundle to trust (default: system roots)")
@@ -59,7 +59,7 @@ func (k *kafkaConfig) client(brokers []string) kafka.Config {
 	return kafka.Config{Brokers: brokers, ClientID: "orderflow", TLS: k.tls, SASL: k.sasl}
 }
 
-func (k *kafkaConfig) dlqTopic() string { return k.topic + ".dlq" }
+func (k *kafkaConfig) dlqTopic() string { return kafka.DLQTopic(k.topic) }
 
 // connect returns the cluster to use: KAFKA_BROKERS, or an embedded broker
 // started here (closed by the returned func).
@@ -99,7 +99,7 @@ func runKafka(ctx context.Context, args []string) error {
 	f.string(&c.logFormat, "log-format", "ORDERFLOW_LOG_FORMAT", "text", "log format: text or json")
 	f.string(&c.logLevel, "log-level", "ORDERFLOW_LOG_LEVEL", "info", "log level")
 	f.string(&addr, "addr", "ORDERFLOW_KAFKA_EMBEDDED_ADDR", kafka.DefaultBrokerAddr, "listen address")
-	f.string(&k.topic, "topic", "ORDERFLOW_KAFKA_TOPIC", "orders.events", "events topic to create")
+	f.string(&k.topic, "topic", "ORDERFLOW_KAFKA_TOPIC", kafka.DefaultTopic, "events topic to create")
 	f.int(&k.partitions, "partitions", "ORDERFLOW_KAFKA_PARTITIONS", 12, "partitions of the events topic")
 	if err := f.parse(args, nil); err != nil {
 		return err

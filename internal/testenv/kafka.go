@@ -6,12 +6,11 @@ import (
 	"testing"
 
 	"github.com/orderflow/orderflow/streams/kafka"
-	"github.com/orderflow/orderflow/streams/relay"
 )
 
 // The events topic of an environment's broker, and its partition count.
 const (
-	Topic      = relay.DefaultTopic
+	Topic      = kafka.DefaultTopic
 	Partitions = 8
 )
 

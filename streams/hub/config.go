@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 // Connection timing defaults (gorilla's chat example values).
@@ -46,7 +47,6 @@ const (
 	// (Kafka keeps the rest: the hub commits nothing).
 	DefaultMaxPending   = 100_000
 	DefaultPollInterval = time.Second
-	DefaultTopic        = "orders.events"
 )
 
 // Store is the part of the event store the hub reads: catch-up for
@@ -67,7 +67,7 @@ type Config struct {
 	// LastOffset: every hub node reads every partition, commits nothing,
 	// and starts at the end (history comes from the store).
 	Subscriber message.Subscriber
-	// Topic is the events topic. Default DefaultTopic.
+	// Topic is the events topic. Default kafka.DefaultTopic.
 	Topic string
 
 	// SendQueue is each connection's send queue in frames (see
@@ -134,7 +134,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if c.Topic == "" {
-		c.Topic = DefaultTopic
+		c.Topic = kafka.DefaultTopic
 	}
 	def(&c.SendQueue, DefaultSendQueue)
 	if c.MaxFrameSize == 0 {

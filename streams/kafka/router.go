@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultDLQTopic receives messages whose handler kept failing.
-const DefaultDLQTopic = "orders.events.dlq"
+// DefaultDLQTopic is DefaultTopic's dead-letter topic.
+const DefaultDLQTopic = DefaultTopic + dlqSuffix
 
 // CorrelationIDKey is the metadata field carrying the correlation id
 // (watermill's own key, so middleware.CorrelationID interoperates).

@@ -28,7 +28,7 @@ import (
 type Config struct {
 	Kafka    kafka.Config
 	Topic    string // the events topic
-	DLQTopic string // default kafka.DefaultDLQTopic
+	DLQTopic string // default kafka.DLQTopic(Topic)
 	// Partitions of the events topic if the projector has to create it
 	// (the relay may not have yet). Default 12.
 	Partitions  int
@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return errors.New("projector: Runtime, Projections and Topic are required")
 	}
 	if cfg.DLQTopic == "" {
-		cfg.DLQTopic = kafka.DefaultDLQTopic
+		cfg.DLQTopic = kafka.DLQTopic(cfg.Topic)
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 12

@@ -15,9 +15,6 @@ import (
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
-// DefaultTopic is the topic every committed event is published to.
-const DefaultTopic = "orders.events"
-
 // NotifyChannel is the channel the append function notifies on commit; the
 // payload is the append's last position.
 const NotifyChannel = "orderflow_events"
@@ -33,7 +30,7 @@ type Config struct {
 	// Kafka is how the brokers are reached. Required.
 	Kafka kafka.Config
 
-	// Topic receives every event. Default DefaultTopic. It also names the
+	// Topic receives every event. Default kafka.DefaultTopic. It also names the
 	// checkpoint row and the leadership lock, so relays of different topics
 	// are independent.
 	Topic string
@@ -74,7 +71,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Topic == "" {
-		c.Topic = DefaultTopic
+		c.Topic = kafka.DefaultTopic
 	}
 	if c.Partitions == 0 {
 		c.Partitions = 12
