@@ -31,7 +31,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-func TestTwoRelaysOnlyTheLeaderPublishesAndHandOverIsFast(t *testing.T) {
+func TestTwoRelaysOnlyTheLeaderPublishesAndTheFollowerTakesOver(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Broker(t).Addrs()
 	e := newEnv(t, brokers)
