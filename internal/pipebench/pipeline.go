@@ -1,0 +1,259 @@
+package pipebench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/orderflow/orderflow/internal/benchstat"
+	"github.com/orderflow/orderflow/internal/loadgen"
+)
+
+// Config configures Run. Zero values of optional fields mean the defaults
+// written next to them.
+type Config struct {
+	// URL is an orderflow running every role: http://host:port. Required.
+	URL string
+	// Rate is the open-loop command rate per second. Required.
+	Rate float64
+	// Clients bounds the commands in flight (loadgen). Default 64.
+	Clients int
+	Keyed   bool
+	// Warmup runs first, unmeasured (default 0); Duration is required.
+	Warmup, Duration time.Duration
+	// FreshEvery probes the freshness of one command in this many (1: every
+	// command). Default 25: at 1 500 commands/s, 60 samples a second, 240
+	// query requests, a small share of the load they measure.
+	FreshEvery int
+	// Probers is how many freshness probes run at once. Default 16.
+	Probers int
+	// DrainTimeout bounds the wait, after the load, for the lag to return
+	// to zero and the last probes and frames to arrive. Default 60s.
+	DrainTimeout time.Duration
+	// LagEvery is the lag sampling interval during the load. Default 1s.
+	LagEvery time.Duration
+	// MaxBehind is loadgen's: the run stops when the generator falls this
+	// far behind its schedule. Default 5s.
+	MaxBehind time.Duration
+	Logger    *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Clients == 0 {
+		c.Clients = 64
+	}
+	if c.FreshEvery == 0 {
+		c.FreshEvery = 25
+	}
+	if c.Probers == 0 {
+		c.Probers = 16
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 60 * time.Second
+	}
+	if c.LagEvery == 0 {
+		c.LagEvery = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports values that cannot work (after defaults).
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if c.Rate <= 0 {
+		errs = append(errs, fmt.Errorf("rate %g: want a positive rate (commands per second)", c.Rate))
+	}
+	if c.FreshEvery < 1 || c.Probers < 1 || c.DrainTimeout <= 0 || c.LagEvery <= 0 {
+		errs = append(errs, errors.New("fresh-every and probers must be at least 1, drain-timeout and lag-every positive"))
+	}
+	if err := c.load().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) load() loadgen.Config {
+	return loadgen.Config{URL: c.URL, Clients: c.Clients, Rate: c.Rate, Keyed: c.Keyed, Warmup: c.Warmup,
+		Duration: c.Duration, MaxBehind: c.MaxBehind}
+}
+
+// Result is what a pipeline run measured.
+type Result struct {
+	Config   Config
+	Commands loadgen.Result
+	// Fresh is, per sampled command, the time from its 2xx to the moment
+	// every read model reflected it; FreshBy the same per read model
+	// (names in ReadModels).
+	Fresh      *benchstat.Recorder
+	FreshBy    []*benchstat.Recorder
+	ReadModels []string
+	Probes     ProbeCounts
+	// WS is, per command, the time from its 2xx to the frame of its last
+	// event on the orders channel.
+	WS         *benchstat.Recorder
+	WSFrames   int64 // event frames read
+	WSMissing  int64 // 2xx commands whose frame never came
+	WSEarly    int64 // frames read before their command's answer
+	Reconnects int
+	// Lag is GET /v1/projections over time.
+	Lag       []LagSample
+	LagErrors int
+	// LoadEnd is when the last answer of the load came, in seconds since
+	// the start (the Lag samples' clock).
+	LoadEnd float64
+	// CaughtUp is the time from the load's end until GET /v1/projections
+	// showed nothing behind and every client's last command was fresh in
+	// every read model; Drained says whether that happened within
+	// Config.DrainTimeout (CaughtUp is then the timeout).
+	CaughtUp time.Duration
+	Drained  bool
+}
+
+// ProbeCounts says what became of the freshness samples.
+type ProbeCounts struct {
+	Sampled, Dropped, Failed, Reasked, Unresolved int64
+}
+
+// Run drives cfg.URL at cfg.Rate while it watches the pipeline: freshness
+// probes, a WebSocket client, and the lag. After the load it waits for the
+// pipeline to catch up, at most cfg.DrainTimeout.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := Result{Config: cfg}
+	for _, rm := range readModels {
+		res.ReadModels = append(res.ReadModels, rm.name)
+	}
+
+	clock := newWSClock()
+	u, err := wsURL(cfg.URL)
+	if err != nil {
+		return res, err
+	}
+	feed := &wsFeed{url: u, clock: clock, log: cfg.Logger}
+	conn, err := feed.subscribe(ctx, -1)
+	if err != nil {
+		return res, err
+	}
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); feed.read(ctx, conn) }()
+
+	start := time.Now()
+	lag := newLagSampler(cfg.URL, start)
+	bg.Add(1)
+	go func() { defer bg.Done(); lag.run(ctx, cfg.LagEvery) }()
+
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	probes := newProber(cfg.URL, cfg.Probers)
+	probes.start(probeCtx, cfg.Probers)
+
+	// Per client: commands seen, and the last one (probed after the load:
+	// the pipeline has caught up when the last command of every client is
+	// everywhere). Each entry is written by its client's goroutine only.
+	type last struct {
+		n                      int64
+		token, order, customer []byte
+		at                     time.Time
+	}
+	lasts := make([]last, cfg.Clients)
+	lc := cfg.load()
+	lc.OnSuccess = func(s loadgen.Success) {
+		id, _, pos, ok := loadgen.ParseToken(s.Token)
+		if !ok {
+			return
+		}
+		clock.answer(pos, s.At)
+		l := &lasts[s.Client]
+		l.n++
+		l.token, l.order, l.customer, l.at = append(l.token[:0], s.Token...), append(l.order[:0], id...), append(l.customer[:0], s.Customer...), s.At
+		if l.n%int64(cfg.FreshEvery) == 0 {
+			probes.offer(s.Token, id, s.Customer, s.At, false, nil)
+		}
+	}
+	cmds, err := loadgen.Run(ctx, lc)
+	res.Commands = cmds
+	ended := time.Now()
+	lag.loadEnded(ended)
+	res.LoadEnd = ended.Sub(start).Seconds()
+	if err != nil {
+		stopProbes()
+		probes.close()
+		cancel()
+		bg.Wait()
+		return res, err
+	}
+
+	var (
+		finals     sync.WaitGroup
+		finalsDone = make(chan struct{})
+	)
+	for _, l := range lasts {
+		if l.n > 0 {
+			finals.Add(1)
+			probes.offer(l.token, l.order, l.customer, l.at, true, finals.Done)
+		}
+	}
+	go func() { finals.Wait(); close(finalsDone) }()
+
+	deadline := time.NewTimer(cfg.DrainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var finalsAt time.Time
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-deadline.C:
+			break wait
+		case <-finalsDone:
+			finalsAt, finalsDone = time.Now(), nil
+		case <-tick.C:
+		}
+		zeroAt, zero := lag.caughtUp()
+		if zero && !finalsAt.IsZero() && clock.waiting() == 0 {
+			res.Drained = true
+			res.CaughtUp = later(zeroAt, finalsAt).Sub(ended)
+			break wait
+		}
+	}
+	if !res.Drained {
+		res.CaughtUp = time.Since(ended)
+	}
+	stopProbes()
+	probes.close()
+	cancel()
+	bg.Wait()
+
+	res.Fresh, res.FreshBy = probes.all, probes.by
+	res.Probes = ProbeCounts{Sampled: probes.sampled.Load(), Dropped: probes.dropped.Load(), Failed: probes.failed.Load(),
+		Reasked: probes.reasked.Load(), Unresolved: probes.unresolved.Load()}
+	clock.mu.Lock()
+	res.WS, res.WSFrames, res.WSMissing, res.WSEarly = clock.rec, clock.frames, int64(len(clock.answered)), clock.early
+	clock.mu.Unlock()
+	res.Reconnects = feed.reconnects
+	lag.mu.Lock()
+	res.Lag, res.LagErrors = lag.samples, lag.errors
+	lag.mu.Unlock()
+	return res, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
