@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/orderflow/orderflow/internal/benchreport"
+	"github.com/orderflow/orderflow/internal/pg"
 )
 
 const benchUsage = `Usage: orderflow bench <subcommand> [flags]
@@ -23,6 +27,7 @@ func runBench(ctx context.Context, args []string) error {
 		"seed":    runBenchSeed,
 		"rebuild": runBenchRebuild,
 		"queries": runBenchQueries,
+		"drain":   runBenchDrain,
 	})
 }
 
@@ -45,4 +50,30 @@ func rate(n int64, d float64) float64 {
 		return 0
 	}
 	return float64(n) / d
+}
+
+// benchServerInfo is serverInfo for a database URL.
+func benchServerInfo(ctx context.Context, url string) (string, error) {
+	db, err := pg.Connect(ctx, url, pg.Options{MaxConns: 1, KeepOwnerRole: true, ApplicationName: "orderflow bench"})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	return serverInfo(ctx, db)
+}
+
+// writeReport prints rep's table and, when dir is set, writes it there as
+// JSON and HTML.
+func writeReport(rep benchreport.Report, dir, base string) error {
+	if err := rep.WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	if dir == "" {
+		return nil
+	}
+	paths, err := rep.WriteFiles(dir, base)
+	for _, p := range paths {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", p)
+	}
+	return err
 }

@@ -7,7 +7,10 @@ package benchreport
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/orderflow/orderflow/internal/benchstat"
@@ -86,4 +89,32 @@ func (r Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// WriteFiles writes r into dir (created if missing) as base.json and
+// base.html, and returns their paths.
+func (r Report) WriteFiles(dir, base string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, f := range []struct {
+		ext   string
+		write func(io.Writer) error
+	}{{".json", r.WriteJSON}, {".html", r.WriteHTML}} {
+		p := filepath.Join(dir, base+f.ext)
+		fh, err := os.Create(p)
+		if err != nil {
+			return paths, err
+		}
+		err = f.write(fh)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return paths, fmt.Errorf("write %s: %w", p, err)
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
 }

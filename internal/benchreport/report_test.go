@@ -89,6 +89,14 @@ func TestTheHTMLIsSelfContainedWithABarPerPercentile(t *testing.T) {
 	}
 }
 
+func TestRatioKeepsSmallRatiosReadable(t *testing.T) {
+	for r, want := range map[float64]string{1.0249: "1.02×", 0.444: "0.44×", 0.00032: "0.00032×"} {
+		if got := Ratio(r); got != want {
+			t.Errorf("Ratio(%g) = %q, want %q", r, got, want)
+		}
+	}
+}
+
 func TestMsKeepsThreeSignificantDigits(t *testing.T) {
 	for ms, want := range map[float64]string{0.4123: "0.412ms", 3.049: "3.05ms", 187.4: "187ms", 2312: "2.31s", 0: "0ms"} {
 		if got := Ms(ms); got != want {

@@ -30,7 +30,7 @@ func (r Report) rows() [][]string {
 		for _, f := range s.Figures {
 			ratio := ""
 			if f.Ratio != 0 {
-				ratio = fmt.Sprintf("%.2f× %s", f.Ratio, f.RatioTo)
+				ratio = Ratio(f.Ratio) + " " + f.RatioTo
 			}
 			out = append(out, []string{name, f.Name, "", "", "", "", "", "", "", value(f), ratio, f.Target})
 			name = ""
@@ -81,4 +81,13 @@ func Ms(ms float64) string {
 	default:
 		return fmt.Sprintf("%.3gms", ms)
 	}
+}
+
+// Ratio formats a ratio with two decimals, or two significant digits below
+// 0.1 (so that 0.0003× does not read 0.00×).
+func Ratio(r float64) string {
+	if r < 0.1 {
+		return fmt.Sprintf("%.2g×", r)
+	}
+	return fmt.Sprintf("%.2f×", r)
 }
