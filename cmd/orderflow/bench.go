@@ -24,10 +24,12 @@ server's version and shared_buffers, and a summary table.`
 
 func runBench(ctx context.Context, args []string) error {
 	return dispatch(ctx, "bench", benchUsage, args, map[string]func(context.Context, []string) error{
-		"seed":    runBenchSeed,
-		"rebuild": runBenchRebuild,
-		"queries": runBenchQueries,
-		"drain":   runBenchDrain,
+		"seed":     runBenchSeed,
+		"rebuild":  runBenchRebuild,
+		"queries":  runBenchQueries,
+		"drain":    runBenchDrain,
+		"commands": runBenchCommands,
+		"pipeline": runBenchPipeline,
 	})
 }
 
@@ -76,4 +78,10 @@ func writeReport(rep benchreport.Report, dir, base string) error {
 		fmt.Fprintf(os.Stderr, "wrote %s\n", p)
 	}
 	return err
+}
+
+// clientInfo is the load generator's side of the machine, for benchmarks
+// that reach the server over HTTP only.
+func clientInfo() string {
+	return fmt.Sprintf("client %d CPUs, GOMAXPROCS %d, %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
 	"github.com/orderflow/orderflow/internal/benchreport"
+	"github.com/orderflow/orderflow/internal/benchsuite"
 	"github.com/orderflow/orderflow/internal/drainbench"
 	"github.com/orderflow/orderflow/streams/projector"
 )
@@ -58,36 +58,6 @@ func runBenchDrain(ctx context.Context, args []string) error {
 		return err
 	}
 	rep := benchreport.Report{Title: "orderflow bench drain", Started: start, Seconds: time.Since(start).Seconds(), Machine: info,
-		Scenarios: []benchreport.Scenario{drainScenario(res, cfg)}}
+		Scenarios: []benchreport.Scenario{benchsuite.DrainScenario(res, cfg, benchsuite.Targets{})}}
 	return writeReport(rep, out, "bench-drain")
-}
-
-// drainScenario is the drain's part of a report.
-func drainScenario(res drainbench.Result, cfg drainbench.Config) benchreport.Scenario {
-	s := benchreport.Scenario{Name: "drain",
-		About: fmt.Sprintf("%d events of %d orders seeded, published to kfake (%d partitions), consumed by fresh groups of every projection", res.Events, res.Orders, cfg.Partitions)}
-	drained := benchreport.Figure{Name: "drain, backlog events/s", Value: res.DrainRate(), Unit: "events/s", Target: "≥ 25 000 events/s"}
-	if !res.CaughtUp {
-		drained.Name = fmt.Sprintf("drain (cut at %s), slowest projection's events/s", cfg.Timeout)
-	}
-	if res.Rebuild > 0 {
-		drained.Ratio, drained.RatioTo = res.DrainRate()/res.RebuildRate(), "rebuild"
-	}
-	s.Figures = append(s.Figures, drained)
-	if res.Rebuild > 0 {
-		s.Figures = append(s.Figures, benchreport.Figure{Name: "rebuild load (RebuildAll), events/s", Value: res.RebuildRate(), Unit: "events/s"})
-	}
-	s.Figures = append(s.Figures,
-		benchreport.Figure{Name: "relay publish to kfake, events/s", Value: res.PublishRate(), Unit: "events/s"},
-		benchreport.Figure{Name: "drain time", Value: res.Drain.Seconds(), Unit: "s"})
-	for _, p := range res.Projections {
-		if p.At > 0 {
-			s.Notes = append(s.Notes, fmt.Sprintf("%s caught up after %s", p.Name, p.At.Round(10*time.Millisecond)))
-		} else {
-			s.Notes = append(s.Notes, fmt.Sprintf("%s did not catch up: %d of %d events applied", p.Name, p.Applied, res.Events))
-		}
-	}
-	s.Notes = append(s.Notes, fmt.Sprintf("first event applied %s after the projector started (consumer groups joining); seed %s, publish %s, rebuild to the last swap %s",
-		res.FirstApplied.Round(10*time.Millisecond), res.Seed.Round(10*time.Millisecond), res.Publish.Round(10*time.Millisecond), res.RebuildTotal.Round(10*time.Millisecond)))
-	return s
 }

@@ -99,7 +99,9 @@ func latencyChart(b *strings.Builder, r Report) {
 		return
 	}
 	const (
-		barW, gap, left, top, plotH, labelH = 11, 22, 60, 20, 300, 150
+		// left leaves room for the first group's label, drawn slanted to
+		// the left of its bars.
+		barW, gap, left, top, plotH, labelH = 11, 22, 220, 20, 300, 170
 	)
 	groupW := barW*len(percentileColumns) + gap
 	width := left + groupW*len(groups) + 20
@@ -165,8 +167,12 @@ func lagChart(b *strings.Builder, s Scenario) {
 	if len(s.Lag) > 0 {
 		unit = s.Lag[0].Unit
 	}
-	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text><text x="%d" y="%d" text-anchor="end">%.0f s</text>`+"\n",
-		4, top-8, html.EscapeString(unit), left+plotW, top+plotH+16, xMax)
+	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text>`+"\n", 4, top-8, html.EscapeString(unit))
+	for i := 0; i <= 5; i++ {
+		v := xMax * float64(i) / 5
+		fmt.Fprintf(b, `<line class="axis" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d" text-anchor="middle">%.0f s</text>`+"\n",
+			x(v), x(v), top+plotH, top+plotH+4, x(v), top+plotH+16, v)
+	}
 	for _, m := range s.Marks {
 		fmt.Fprintf(b, `<line class="axis" stroke-dasharray="4 3" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d">%s</text>`+"\n",
 			x(m.X), x(m.X), top, top+plotH, x(m.X)+3, top+10, html.EscapeString(m.Name))
