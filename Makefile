@@ -14,15 +14,23 @@ MAKEFLAGS += --no-print-directory
 GO ?= go
 BENCH ?= .
 BENCHTIME ?= 1s
+# make bench: each timed scenario's measured time (defaults match the targets),
+# which scenarios (empty: all but find-max), the drain's backlog and bound.
+BENCH_DURATION ?= 60s
+BENCH_SCENARIOS ?=
+BENCH_DRAIN_EVENTS ?= 1000000
+BENCH_DRAIN_TIMEOUT ?= 3m
+BENCH_OUT := test-artifacts/bench
 PGSCRIPT := scripts/postgres.sh
 
-.PHONY: help build run test vet lint bench clean pg-up pg-down pg-status race-toolchain kcat browser-deps
+.PHONY: help build run test vet lint bench bench-go clean pg-up pg-down pg-status race-toolchain kcat browser-deps
 
 help: ## list the targets
 	@echo "usage: make <target>"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "env: DATABASE_URL (use this server), ORDERFLOW_PG_PORT (local cluster port, default 55432),"
-	@echo "     KAFKA_BROKERS (real Kafka instead of the embedded broker), BENCH, BENCHTIME"
+	@echo "     KAFKA_BROKERS (real Kafka instead of the embedded broker),"
+	@echo "     bench: BENCH_DURATION (60s), BENCH_SCENARIOS, BENCH_DRAIN_EVENTS, BENCH_DRAIN_TIMEOUT; bench-go: BENCH, BENCHTIME"
 
 build: ## build bin/orderflow
 	$(GO) build -o bin/orderflow ./cmd/orderflow
@@ -40,7 +48,14 @@ vet: ## go vet ./...
 lint: ## gofmt check and staticcheck (installed into bin/ at a pinned version)
 	scripts/lint.sh
 
-bench: pg-up ## run the benchmarks (BENCH=regexp, BENCHTIME=1s|100x)
+# The system benchmarks: the built binary served on fresh databases, pgbench in
+# the same run as the bound; one table, and $(BENCH_OUT)/bench.{json,html}.
+bench: build pg-up ## system benchmarks vs pgbench (BENCH_DURATION=60s, ~15 min); report in test-artifacts/bench/
+	DATABASE_URL="$$($(PGSCRIPT) url)" bin/orderflow bench suite --out '$(BENCH_OUT)' \
+		--duration '$(BENCH_DURATION)' --scenarios '$(BENCH_SCENARIOS)' \
+		--drain-events '$(BENCH_DRAIN_EVENTS)' --drain-timeout '$(BENCH_DRAIN_TIMEOUT)' --log-level warn
+
+bench-go: pg-up ## the go test benchmarks (BENCH=regexp, BENCHTIME=1s|100x)
 	DATABASE_URL="$$($(PGSCRIPT) url)" \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime '$(BENCHTIME)' -benchmem -timeout 60m ./...
 

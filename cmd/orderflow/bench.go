@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string) error {
 		"drain":    runBenchDrain,
 		"commands": runBenchCommands,
 		"pipeline": runBenchPipeline,
+		"suite":    runBenchSuite,
 	})
 }
 

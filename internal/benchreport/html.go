@@ -101,7 +101,7 @@ func latencyChart(b *strings.Builder, r Report) {
 	const (
 		// left leaves room for the first group's label, drawn slanted to
 		// the left of its bars.
-		barW, gap, left, top, plotH, labelH = 11, 22, 220, 20, 300, 170
+		barW, gap, left, top, plotH, labelH = 11, 22, 240, 20, 300, 280
 	)
 	groupW := barW*len(percentileColumns) + gap
 	width := left + groupW*len(groups) + 20
@@ -173,9 +173,9 @@ func lagChart(b *strings.Builder, s Scenario) {
 		fmt.Fprintf(b, `<line class="axis" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d" text-anchor="middle">%.0f s</text>`+"\n",
 			x(v), x(v), top+plotH, top+plotH+4, x(v), top+plotH+16, v)
 	}
-	for _, m := range s.Marks {
+	for i, m := range s.Marks { // labels one under the other: marks may be close
 		fmt.Fprintf(b, `<line class="axis" stroke-dasharray="4 3" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d">%s</text>`+"\n",
-			x(m.X), x(m.X), top, top+plotH, x(m.X)+3, top+10, html.EscapeString(m.Name))
+			x(m.X), x(m.X), top, top+plotH, x(m.X)+3, top+10+12*i, html.EscapeString(m.Name))
 	}
 	for i, ser := range s.Lag {
 		color := lineColors[i%len(lineColors)]

@@ -25,7 +25,8 @@ func sampleReport() Report {
 				Latencies: []Latency{NewLatency("commands", rec.Percentiles(), 2202.4, "")},
 				Figures:   []Figure{{Name: "commands/s", Value: 2202.4, Unit: "/s", Ratio: 0.444, RatioTo: "pgbench", Target: "≥ 1.0× pgbench"}},
 				Notes:     []string{"errors: none"}},
-			{Name: "pipeline", Latencies: []Latency{NewLatency("freshness", rec.Percentiles(), 0, "p99 < 250 ms")},
+			{Name: "pipeline", Latencies: []Latency{NewLatency("freshness", rec.Percentiles(), 0, "p99 < 250 ms"),
+				NewLatency("nothing measured", benchstat.New().Percentiles(), 0, "")},
 				Lag:   []Series{{Name: "order_summary", Unit: "events behind", Points: [][2]float64{{0, 0}, {1, 120}, {2, 40}}}},
 				Marks: []Mark{{Name: "load ends", X: 1.5}}},
 		},
@@ -41,6 +42,11 @@ func TestTheTableHasEveryPercentileRatioAndTarget(t *testing.T) {
 	for _, want := range []string{"p99.9", "0.44× pgbench", "≥ 1.0× pgbench", "4958 tx/s", "p99 < 250 ms", "2202", "api <closed>: errors: none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "nothing measured") && (strings.Contains(line, " 0ms") || !strings.Contains(line, "—")) {
+			t.Errorf("an empty distribution reads as a figure: %s", line)
 		}
 	}
 	// p50 of 10 µs … 10 ms is ~5 ms, p99.9 ~10 ms.

@@ -23,8 +23,11 @@ func (r Report) rows() [][]string {
 			if l.PerSecond > 0 {
 				rate = fmt.Sprintf("%.0f", l.PerSecond)
 			}
-			out = append(out, []string{name, l.Name, fmt.Sprint(l.Count), rate,
-				Ms(l.P50), Ms(l.P95), Ms(l.P99), Ms(l.P999), Ms(l.Max), "", "", l.Target})
+			ps := []string{Ms(l.P50), Ms(l.P95), Ms(l.P99), Ms(l.P999), Ms(l.Max)}
+			if l.Count == 0 {
+				ps = []string{"—", "—", "—", "—", "—"} // nothing measured: not 0 ms
+			}
+			out = append(out, append(append([]string{name, l.Name, fmt.Sprint(l.Count), rate}, ps...), "", "", l.Target))
 			name = ""
 		}
 		for _, f := range s.Figures {
