@@ -126,8 +126,8 @@ func PipelineScenario(name string, res pipebench.Result, t Targets) benchreport.
 
 	s.Notes = append(s.Notes, commandNotes(c)...)
 	p := res.Probes
-	s.Notes = append(s.Notes, fmt.Sprintf("freshness: %d commands sampled, %d dropped (probe queue full), %d failed, %d still stale after the server's wait and asked again, %d given up at the end (recorded as lower bounds)",
-		p.Sampled, p.Dropped, p.Failed, p.Reasked, p.Unresolved))
+	s.Notes = append(s.Notes, fmt.Sprintf("freshness: %d commands sampled, %d dropped (probe queue full), %d failed, %d still stale after the server's wait and asked again, %d given up at the end (recorded as lower bounds); probes started p99 %s after the 2xx",
+		p.Sampled, p.Dropped, p.Failed, p.Reasked, p.Unresolved, res.ProbeStart.Percentiles().P99))
 	s.Notes = append(s.Notes, fmt.Sprintf("WebSocket: %d event frames read, %d commands without a frame, %d frames before their 2xx was read, %d reconnects",
 		res.WSFrames, res.WSMissing, res.WSEarly, res.Reconnects))
 	if res.LagErrors > 0 {

@@ -55,7 +55,11 @@ type prober struct {
 	jobs   chan probeJob // bounded; a sample that does not fit is dropped and counted
 	all    *benchstat.Recorder
 	by     []*benchstat.Recorder
-	wg     sync.WaitGroup
+	// started is the delay from a command's 2xx to its probe's first
+	// request: what the probe queue adds to a freshness (an upper bound
+	// stays one, but a large delay would make it a loose one).
+	started *benchstat.Recorder
+	wg      sync.WaitGroup
 
 	sampled, dropped, failed, reasked, unresolved atomic.Int64
 }
@@ -67,7 +71,7 @@ const probeQueue = 4096
 func newProber(base string, workers int) *prober {
 	p := &prober{
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers, IdleConnTimeout: time.Minute}},
-		base:   base, jobs: make(chan probeJob, probeQueue), all: benchstat.New(),
+		base:   base, jobs: make(chan probeJob, probeQueue), all: benchstat.New(), started: benchstat.New(),
 	}
 	for range readModels {
 		p.by = append(p.by, benchstat.New())
@@ -126,6 +130,9 @@ func (p *prober) offer(token, orderID, customer []byte, at time.Time, block bool
 func (p *prober) probe(ctx context.Context, j probeJob) {
 	day := j.s.at.UTC().Format(time.DateOnly)
 	u := p.base + readModels[j.rm].path(j.s.orderID, j.s.customer, day)
+	if j.s.done == nil {
+		p.started.Since(j.s.at)
+	}
 	for {
 		if ctx.Err() != nil {
 			// Given up at the end of the run: what it had waited is a lower
