@@ -14,13 +14,27 @@ import (
 
 const benchUsage = `Usage: orderflow bench <subcommand> [flags]
 
+On a database of their own (DATABASE_URL):
   seed      load N realistic orders' events with COPY, against a plain COPY of the same rows
   rebuild   rebuild every projection from the store, against a plain COPY of the event rows
   queries   drive the query API over HTTP with concurrent clients; p50/p95/p99 per workload
+  drain     seed a backlog, publish it to an in-process Kafka, time fresh projector groups
+            draining it, beside a rebuild of the same events
 
-Run them in that order on a fresh, migrated database (not a production one:
-seed writes orders that never happened). Each prints its configuration, the
-server's version and shared_buffers, and a summary table.`
+Against a running orderflow (--url):
+  commands  the order lifecycle over HTTP, closed loop or open loop (--rate); commands/s,
+            p50/p95/p99/p99.9/max, errors by status (--keyed: an Idempotency-Key each)
+  pipeline  all roles at a fixed rate: 2xx → every read model fresh, 2xx → WebSocket frame,
+            lag over time and back to zero; --find-max searches the highest sustainable rate
+
+Everything at once, as make bench runs it:
+  suite     each scenario on a fresh database and a fresh orderflow serve, pgbench as the
+            bound in the same run; one table with ratios, JSON and an HTML chart in --out
+
+seed, rebuild and queries run in that order on a fresh, migrated database (not
+a production one: seed writes orders that never happened). Each prints its
+configuration and a summary table; run 'orderflow bench <subcommand> --help'
+for the flags.`
 
 func runBench(ctx context.Context, args []string) error {
 	return dispatch(ctx, "bench", benchUsage, args, map[string]func(context.Context, []string) error{
