@@ -23,6 +23,7 @@ func runBenchSuite(ctx context.Context, args []string) error {
 	f.duration(&cfg.Duration, "duration", "ORDERFLOW_BENCH_DURATION", 60*time.Second, "measured time of every timed scenario, pgbench included")
 	f.duration(&cfg.Warmup, "warmup", "ORDERFLOW_BENCH_WARMUP", 5*time.Second, "unmeasured time before each HTTP scenario")
 	f.int(&cfg.Clients, "clients", "ORDERFLOW_BENCH_CLIENTS", 64, "HTTP clients, and pgbench's clients")
+	f.duration(&cfg.MaxBehind, "max-behind", "ORDERFLOW_BENCH_MAX_BEHIND", 5*time.Second, "open loop: a scenario whose clients fall this far behind the schedule stops (the server does not sustain the rate)")
 	f.float(&cfg.OpenRate, "open-rate", "ORDERFLOW_BENCH_OPEN_RATE", 1000, "api-open: open-loop commands per second")
 	f.float(&cfg.PipelineRate, "pipeline-rate", "ORDERFLOW_BENCH_PIPELINE_RATE", 1500, "pipeline (and find-max's first step): commands per second")
 	f.float(&cfg.WSRate, "ws-rate", "ORDERFLOW_BENCH_WS_RATE", 1000, "websocket: commands per second")

@@ -126,8 +126,15 @@ func PipelineScenario(name string, res pipebench.Result, t Targets) benchreport.
 
 	s.Notes = append(s.Notes, commandNotes(c)...)
 	p := res.Probes
-	s.Notes = append(s.Notes, fmt.Sprintf("freshness: %d commands sampled, %d dropped (probe queue full), %d failed, %d still stale after the server's wait and asked again, %d given up at the end (recorded as lower bounds); probes started p99 %s after the 2xx",
-		p.Sampled, p.Dropped, p.Failed, p.Reasked, p.Unresolved, res.ProbeStart.Percentiles().P99))
+	fresh := fmt.Sprintf("freshness: %d commands sampled, %d dropped (probe queue full), %d failed, %d still stale after the server's wait and asked again, %d given up at the end (recorded as lower bounds)",
+		p.Sampled, p.Dropped, p.Failed, p.Reasked, p.Unresolved)
+	if st := res.ProbeStart.Percentiles(); st.Count > 0 {
+		fresh += fmt.Sprintf("; probes started p99 %s after the 2xx", st.P99)
+	}
+	if p.FirstFailure != "" {
+		fresh += "; first failure: " + clip(p.FirstFailure, 200)
+	}
+	s.Notes = append(s.Notes, fresh)
 	s.Notes = append(s.Notes, fmt.Sprintf("WebSocket: %d event frames read, %d commands without a frame, %d frames before their 2xx was read, %d reconnects",
 		res.WSFrames, res.WSMissing, res.WSEarly, res.Reconnects))
 	if res.LagErrors > 0 {
@@ -181,6 +188,9 @@ func FindMaxScenario(best float64, steps []pipebench.Step, window, maxLag time.D
 	s := benchreport.Scenario{Name: "pipeline find-max",
 		About: fmt.Sprintf("rates tried for %s each; sustained: lag and freshness p99 under %s, the schedule kept, errors under 0.1%%, drained after", window, maxLag)}
 	s.Figures = append(s.Figures, benchreport.Figure{Name: "highest sustained rate", Value: best, Unit: "commands/s"})
+	if len(steps) > 0 && !slices.ContainsFunc(steps, func(st pipebench.Step) bool { return !st.Sustainable }) {
+		s.Notes = append(s.Notes, fmt.Sprintf("every rate tried was sustained: the maximum is at least %.0f commands/s (allow more steps)", best))
+	}
 	for _, st := range steps {
 		verdict := "sustained"
 		if !st.Sustainable {

@@ -51,6 +51,10 @@ type Config struct {
 	Duration, Warmup time.Duration
 	// Clients of every HTTP scenario and of pgbench.
 	Clients int
+	// MaxBehind ends an open-loop scenario whose clients fall this far
+	// behind the schedule (loadgen.Config.MaxBehind); 0 means loadgen's
+	// default.
+	MaxBehind time.Duration
 	// OpenRate is api-open's rate; PipelineRate pipeline's; WSRate
 	// websocket's (commands per second).
 	OpenRate, PipelineRate, WSRate float64
@@ -122,7 +126,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("the drain needs Consume"))
 	}
 	if c.Duration <= 0 || c.Warmup < 0 || c.Clients < 1 || c.OpenRate <= 0 || c.PipelineRate <= 0 || c.WSRate <= 0 ||
-		c.PipelineDrainTimeout <= 0 || c.DrainEvents < 1 || c.DrainTimeout <= 0 || c.FindMaxWindow <= 0 {
+		c.PipelineDrainTimeout <= 0 || c.MaxBehind < 0 || c.DrainEvents < 1 || c.DrainTimeout <= 0 || c.FindMaxWindow <= 0 {
 		errs = append(errs, errors.New("durations, rates, clients and events must be positive"))
 	}
 	return errors.Join(errs...)
@@ -202,7 +206,7 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 	case "api-open":
 		var res loadgen.Result
 		err := r.withServer(ctx, name, "api", func(url string) (err error) {
-			res, err = loadgen.Run(ctx, loadgen.Config{URL: url, Clients: cfg.Clients, Rate: cfg.OpenRate, Warmup: cfg.Warmup, Duration: cfg.Duration})
+			res, err = loadgen.Run(ctx, loadgen.Config{URL: url, Clients: cfg.Clients, Rate: cfg.OpenRate, Warmup: cfg.Warmup, Duration: cfg.Duration, MaxBehind: cfg.MaxBehind})
 			return err
 		})
 		if err != nil {
@@ -217,7 +221,7 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 		var res pipebench.Result
 		err := r.withServer(ctx, name, "api,relay,projector,hub", func(url string) (err error) {
 			res, err = pipebench.Run(ctx, pipebench.Config{URL: url, Rate: rate, Clients: cfg.Clients, Warmup: cfg.Warmup,
-				Duration: cfg.Duration, DrainTimeout: cfg.PipelineDrainTimeout, Logger: r.log})
+				Duration: cfg.Duration, DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log})
 			return err
 		})
 		if err != nil {
@@ -234,7 +238,7 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 		err := r.withServer(ctx, name, "api,relay,projector,hub", func(url string) (err error) {
 			best, steps, err = pipebench.FindMax(ctx, pipebench.FindMaxConfig{MaxLag: findMaxLag, Pipeline: pipebench.Config{URL: url,
 				Rate: cfg.PipelineRate, Clients: cfg.Clients, Warmup: cfg.Warmup, Duration: cfg.FindMaxWindow,
-				DrainTimeout: cfg.PipelineDrainTimeout, Logger: r.log}},
+				DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log}},
 				func(s pipebench.Step) {
 					r.log.Info("bench: find-max step", "rate", s.Rate, "sustained", s.Sustainable, "why", s.Why)
 				})

@@ -25,9 +25,10 @@
 // Lag: GET /v1/projections every second (the operator's view of each
 // projection's and the relay's lag, kept as a time series), then every
 // 100 ms after the load, to time the return to zero. Caught up means that
-// view shows nothing behind and the last command of every client is fresh
-// in every read model: the projections' positions alone could read zero
-// while one partition still trails.
+// view shows nothing behind and every probed command (the samples still in
+// flight, and the last command of every client) is fresh in every read
+// model: the projections' positions alone read zero while partitions still
+// trail (seen in practice: zero within a second, orders seconds stale).
 //
 // FindMax repeats Run at increasing rates to find the highest one whose
 // lag stays bounded for the whole window.

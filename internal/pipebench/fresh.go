@@ -2,6 +2,7 @@ package pipebench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -32,10 +33,10 @@ type sample struct {
 	left                     atomic.Int32
 	slowest                  atomic.Int64 // ns from at to the last read model seen fresh
 	dropped                  atomic.Bool
-	// done, when set, marks a final probe (after the load): it is called
-	// once all four probes ended, and the sample stays out of the
-	// histograms (those commands had no load after them).
-	done func()
+	// final marks a probe of a client's last command, sent after the load:
+	// it tells when the pipeline caught up, and stays out of the histograms
+	// (those commands had no load after them).
+	final bool
 }
 
 type probeJob struct {
@@ -62,6 +63,10 @@ type prober struct {
 	wg      sync.WaitGroup
 
 	sampled, dropped, failed, reasked, unresolved atomic.Int64
+	firstFailure                                  atomic.Value // string
+	// pending counts samples queued or in flight; lastEnd is when the
+	// latest one ended (unix ns).
+	pending, lastEnd atomic.Int64
 }
 
 // probeQueue bounds the probes waiting for a worker. Overflow drops the
@@ -99,22 +104,22 @@ func (p *prober) close() {
 	p.client.CloseIdleConnections()
 }
 
-// offer queues a sample's four probes. With block false a full queue drops
-// the sample; with block true it waits for room (the final probes after
-// the load, which must not be lost; done is called when they ended).
-func (p *prober) offer(token, orderID, customer []byte, at time.Time, block bool, done func()) {
-	if !block && cap(p.jobs)-len(p.jobs) < len(readModels) {
+// offer queues a sample's four probes. A full queue drops a sample, but
+// waits for room for a final one (they must not be lost).
+func (p *prober) offer(token, orderID, customer []byte, at time.Time, final bool) {
+	if !final && cap(p.jobs)-len(p.jobs) < len(readModels) {
 		p.dropped.Add(1)
 		return
 	}
-	s := &sample{token: string(token), orderID: string(orderID), customer: string(customer), at: at, done: done}
+	s := &sample{token: string(token), orderID: string(orderID), customer: string(customer), at: at, final: final}
 	s.left.Store(int32(len(readModels)))
-	if done == nil {
+	p.pending.Add(1)
+	if !final {
 		p.sampled.Add(1)
 	}
 	for i := range readModels {
 		j := probeJob{s, i}
-		if block {
+		if final {
 			p.jobs <- j
 			continue
 		}
@@ -130,7 +135,7 @@ func (p *prober) offer(token, orderID, customer []byte, at time.Time, block bool
 func (p *prober) probe(ctx context.Context, j probeJob) {
 	day := j.s.at.UTC().Format(time.DateOnly)
 	u := p.base + readModels[j.rm].path(j.s.orderID, j.s.customer, day)
-	if j.s.done == nil {
+	if !j.s.final {
 		p.started.Since(j.s.at)
 	}
 	for {
@@ -143,7 +148,7 @@ func (p *prober) probe(ctx context.Context, j probeJob) {
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
-			p.fail(j)
+			p.fail(j, err.Error())
 			return
 		}
 		req.Header.Set("Consistency-Token", j.s.token)
@@ -152,25 +157,29 @@ func (p *prober) probe(ctx context.Context, j probeJob) {
 			if ctx.Err() != nil {
 				continue
 			}
-			p.fail(j)
+			p.fail(j, err.Error())
 			return
 		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		switch {
-		case resp.StatusCode != http.StatusOK:
-			p.fail(j)
-			return
-		case resp.Header.Get("Consistency") == "fresh":
+		// A stale answer can be a 404: the wait ran out before the read
+		// model had the order (or customer) at all. Either way: ask again.
+		switch c := resp.Header.Get("Consistency"); {
+		case c == "fresh" && resp.StatusCode == http.StatusOK:
 			p.end(j, time.Since(j.s.at))
+			return
+		case c != "stale":
+			p.fail(j, fmt.Sprintf("GET %s: %s %s", req.URL.Path, resp.Status, body))
 			return
 		}
 		p.reasked.Add(1)
 	}
 }
 
-func (p *prober) fail(j probeJob) {
+func (p *prober) fail(j probeJob, why string) {
 	p.failed.Add(1)
+	p.firstFailure.CompareAndSwap(nil, why)
 	j.s.dropped.Store(true)
 	p.end(j, 0)
 }
@@ -178,7 +187,7 @@ func (p *prober) fail(j probeJob) {
 // end records one read model's freshness d of a sample, and the sample's
 // (its slowest read model) once all four are in.
 func (p *prober) end(j probeJob, d time.Duration) {
-	if d > 0 && j.s.done == nil {
+	if d > 0 && !j.s.final {
 		p.by[j.rm].Record(d)
 		for {
 			old := j.s.slowest.Load()
@@ -190,10 +199,17 @@ func (p *prober) end(j probeJob, d time.Duration) {
 	if j.s.left.Add(-1) != 0 {
 		return
 	}
-	if !j.s.dropped.Load() && j.s.done == nil {
+	if !j.s.dropped.Load() && !j.s.final {
 		p.all.Record(time.Duration(j.s.slowest.Load()))
 	}
-	if j.s.done != nil {
-		j.s.done()
+	p.lastEnd.Store(time.Now().UnixNano())
+	p.pending.Add(-1)
+}
+
+// idle says whether no sample is queued or in flight, and since when.
+func (p *prober) idle() (time.Time, bool) {
+	if p.pending.Load() != 0 {
+		return time.Time{}, false
 	}
+	return time.Unix(0, p.lastEnd.Load()), true
 }

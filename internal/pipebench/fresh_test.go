@@ -24,7 +24,10 @@ func TestProberAsksAgainUntilEveryReadModelIsFresh(t *testing.T) {
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/v1/orders/BROKEN"):
 			w.WriteHeader(http.StatusInternalServerError)
-		case strings.HasPrefix(r.URL.Path, "/v1/orders/") && asked[r.URL.Path] <= 2:
+		case strings.HasPrefix(r.URL.Path, "/v1/orders/") && asked[r.URL.Path] == 1:
+			w.Header().Set("Consistency", "stale")
+			w.WriteHeader(http.StatusNotFound) // not in the read model at all yet
+		case strings.HasPrefix(r.URL.Path, "/v1/orders/") && asked[r.URL.Path] == 2:
 			w.Header().Set("Consistency", "stale")
 		default:
 			w.Header().Set("Consistency", "fresh")
@@ -35,12 +38,13 @@ func TestProberAsksAgainUntilEveryReadModelIsFresh(t *testing.T) {
 	p.start(context.Background(), 4)
 	at := time.Now()
 	day := at.UTC().Format(time.DateOnly)
-	p.offer([]byte("01JD:3:7"), []byte("01JD"), []byte("bench-c9"), at, false, nil)
-	p.offer([]byte("BROKEN:3:8"), []byte("BROKEN"), []byte("bench-c9"), at, false, nil)
-	finalDone := make(chan struct{})
-	p.offer([]byte("01JF:6:9"), []byte("01JF"), []byte("bench-c1"), at, true, func() { close(finalDone) })
-	<-finalDone
+	p.offer([]byte("01JD:3:7"), []byte("01JD"), []byte("bench-c9"), at, false)
+	p.offer([]byte("BROKEN:3:8"), []byte("BROKEN"), []byte("bench-c9"), at, false)
+	p.offer([]byte("01JF:6:9"), []byte("01JF"), []byte("bench-c1"), at, true)
 	p.close()
+	if end, idle := p.idle(); !idle || end.Before(at) {
+		t.Errorf("after every probe ended: idle %v since %s", idle, end)
+	}
 
 	if n := p.all.Count(); n != 1 {
 		t.Errorf("%d samples recorded, want 1 (the broken one fails, the final one is not recorded)", n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/internal/benchstat"
@@ -114,9 +115,10 @@ type Result struct {
 	// the start (the Lag samples' clock).
 	LoadEnd float64
 	// CaughtUp is the time from the load's end until GET /v1/projections
-	// showed nothing behind and every client's last command was fresh in
-	// every read model; Drained says whether that happened within
-	// Config.DrainTimeout (CaughtUp is then the timeout).
+	// showed nothing behind and every probed command (samples in flight,
+	// each client's last) was fresh in every read model; Drained says
+	// whether that happened within Config.DrainTimeout (if not, CaughtUp is
+	// the time waited).
 	CaughtUp time.Duration
 	Drained  bool
 }
@@ -124,6 +126,7 @@ type Result struct {
 // ProbeCounts says what became of the freshness samples.
 type ProbeCounts struct {
 	Sampled, Dropped, Failed, Reasked, Unresolved int64
+	FirstFailure                                  string
 }
 
 // Run drives cfg.URL at cfg.Rate while it watches the pipeline: freshness
@@ -165,15 +168,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	probes := newProber(cfg.URL, cfg.Probers)
 	probes.start(probeCtx, cfg.Probers)
 
-	// Per client: commands seen, and the last one (probed after the load:
-	// the pipeline has caught up when the last command of every client is
-	// everywhere). Each entry is written by its client's goroutine only.
+	// Per client: its 2xx count and the last one, probed after the load (see
+	// Result.CaughtUp). Each entry is written by its client's goroutine only.
 	type last struct {
 		n                      int64
 		token, order, customer []byte
 		at                     time.Time
 	}
 	lasts := make([]last, cfg.Clients)
+	var seen atomic.Int64 // measured 2xx commands, all clients: every FreshEvery-th is probed
 	lc := cfg.load()
 	lc.OnSuccess = func(s loadgen.Success) {
 		id, _, pos, ok := loadgen.ParseToken(s.Token)
@@ -184,8 +187,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		l := &lasts[s.Client]
 		l.n++
 		l.token, l.order, l.customer, l.at = append(l.token[:0], s.Token...), append(l.order[:0], id...), append(l.customer[:0], s.Customer...), s.At
-		if l.n%int64(cfg.FreshEvery) == 0 {
-			probes.offer(s.Token, id, s.Customer, s.At, false, nil)
+		if seen.Add(1)%int64(cfg.FreshEvery) == 0 {
+			probes.offer(s.Token, id, s.Customer, s.At, false)
 		}
 	}
 	cmds, err := loadgen.Run(ctx, lc)
@@ -201,23 +204,19 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 
-	var (
-		finals     sync.WaitGroup
-		finalsDone = make(chan struct{})
-	)
 	for _, l := range lasts {
 		if l.n > 0 {
-			finals.Add(1)
-			probes.offer(l.token, l.order, l.customer, l.at, true, finals.Done)
+			probes.offer(l.token, l.order, l.customer, l.at, true)
 		}
 	}
-	go func() { finals.Wait(); close(finalsDone) }()
-
+	// Caught up: GET /v1/projections shows nothing behind and every probed
+	// command (the samples still in flight, and each client's last one) is
+	// fresh in every read model. Then the WebSocket frames still due are
+	// waited for, within the same deadline.
 	deadline := time.NewTimer(cfg.DrainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	var finalsAt time.Time
 wait:
 	for {
 		select {
@@ -225,15 +224,15 @@ wait:
 			return res, ctx.Err()
 		case <-deadline.C:
 			break wait
-		case <-finalsDone:
-			finalsAt, finalsDone = time.Now(), nil
 		case <-tick.C:
 		}
 		zeroAt, zero := lag.caughtUp()
-		if zero && !finalsAt.IsZero() && clock.waiting() == 0 {
-			res.Drained = true
-			res.CaughtUp = later(zeroAt, finalsAt).Sub(ended)
-			break wait
+		idleAt, idle := probes.idle()
+		if !res.Drained && zero && idle {
+			res.Drained, res.CaughtUp = true, later(zeroAt, idleAt).Sub(ended)
+		}
+		if res.Drained && clock.waiting() == 0 {
+			break
 		}
 	}
 	if !res.Drained {
@@ -247,6 +246,7 @@ wait:
 	res.Fresh, res.FreshBy, res.ProbeStart = probes.all, probes.by, probes.started
 	res.Probes = ProbeCounts{Sampled: probes.sampled.Load(), Dropped: probes.dropped.Load(), Failed: probes.failed.Load(),
 		Reasked: probes.reasked.Load(), Unresolved: probes.unresolved.Load()}
+	res.Probes.FirstFailure, _ = probes.firstFailure.Load().(string)
 	clock.mu.Lock()
 	res.WS, res.WSFrames, res.WSMissing, res.WSEarly = clock.rec, clock.frames, int64(len(clock.answered)), clock.early
 	clock.mu.Unlock()
