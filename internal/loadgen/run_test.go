@@ -12,8 +12,8 @@ import (
 )
 
 // fakeAPI answers the command API like orderflow does, as far as a client
-// can tell: Consistency-Token, 201 for creation. Every tenth place is
-// refused with 409. It records each order's commands.
+// can tell: Consistency-Token, 201 for creation. The first place and
+// every third after it are refused with 409. It records each order's commands.
 type fakeAPI struct {
 	mu     sync.Mutex
 	next   int
@@ -42,7 +42,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, cmd := parts[0], parts[1]
 	f.orders[id] = append(f.orders[id], cmd)
 	if cmd == "place" {
-		if f.places++; f.places%10 == 0 {
+		if f.places++; f.places%3 == 1 {
 			w.WriteHeader(http.StatusConflict)
 			_, _ = w.Write([]byte(`{"type":"https://orderflow.dev/problems/rule-violation"}`))
 			return
@@ -80,6 +80,7 @@ func checkLives(t *testing.T, f *fakeAPI) (completed int) {
 }
 
 func TestClosedLoopWalksOrdersThroughTheirLivesAndCountsRefusals(t *testing.T) {
+	t.Parallel()
 	f, url := newFakeAPI(t)
 	var successes sync.Map
 	res, err := Run(context.Background(), Config{URL: url, Clients: 4, Duration: 300 * time.Millisecond, Keyed: true,
@@ -122,8 +123,9 @@ func TestClosedLoopWalksOrdersThroughTheirLivesAndCountsRefusals(t *testing.T) {
 }
 
 func TestOpenLoopSendsEveryScheduledCommand(t *testing.T) {
+	t.Parallel()
 	f, url := newFakeAPI(t)
-	res, err := Run(context.Background(), Config{URL: url, Clients: 8, Rate: 1000, Duration: 200 * time.Millisecond})
+	res, err := Run(context.Background(), Config{URL: url, Clients: 8, Rate: 1000, Duration: 200 * time.Millisecond, MaxBehind: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,22 +141,43 @@ func TestOpenLoopSendsEveryScheduledCommand(t *testing.T) {
 }
 
 func TestAnOverloadedOpenLoopStopsAndCountsWhatItCouldNotSend(t *testing.T) {
-	release := make(chan struct{})
+	t.Parallel()
+	serving, release := make(chan struct{}, 1), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release // the server stalls
+		select {
+		case serving <- struct{}{}:
+		default:
+		}
+		select { // the server stalls
+		case <-release:
+		case <-r.Context().Done():
+		}
 		w.Header().Set("Consistency-Token", "O1:3:1")
 		w.WriteHeader(http.StatusCreated)
 	}))
 	defer srv.Close()
-	defer close(release)
-	// One client, stalled on its first command; the second slot finds
-	// itself more than MaxBehind late as soon as the first answer comes.
-	go func() { time.Sleep(300 * time.Millisecond); release <- struct{}{} }()
-	res, err := Run(context.Background(), Config{URL: srv.URL, Clients: 1, Rate: 1000, Duration: 2 * time.Second, MaxBehind: 50 * time.Millisecond})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-serving:
+		case <-done: // the first slot was already late: nothing was sent
+			return
+		}
+		// Lateness only grows while the server stalls: after this the next
+		// slot is more than MaxBehind late, however slow the machine.
+		time.Sleep(200 * time.Millisecond)
+		select {
+		case release <- struct{}{}:
+		case <-done:
+		}
+	}()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Clients: 1, Rate: 1000, Duration: 10 * time.Second, MaxBehind: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Overloaded || res.OK != 1 || res.Unsent.Count() == 0 || res.Failed() != res.Unsent.Count() {
-		t.Fatalf("overloaded %v, ok %d, unsent %d: want a stop after the first answer", res.Overloaded, res.OK, res.Unsent.Count())
+	if !res.Overloaded || res.OK > 1 || res.Unsent.Count() == 0 || res.Failed() != res.Unsent.Count() || res.OK+res.Failed() > res.Slots {
+		t.Fatalf("overloaded %v, ok %d, unsent %d of %d slots: want a stop with the late slots counted unsent",
+			res.Overloaded, res.OK, res.Unsent.Count(), res.Slots)
 	}
 }

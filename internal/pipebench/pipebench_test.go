@@ -7,6 +7,7 @@ import (
 
 	"github.com/orderflow/orderflow/internal/loadgen"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/hub"
 )
 
 func TestTheProbesCoverEveryProjection(t *testing.T) {
@@ -123,5 +124,14 @@ func TestWSURLIsTheStreamOfTheBase(t *testing.T) {
 	u, err := wsURL("http://127.0.0.1:8080")
 	if err != nil || u != "ws://127.0.0.1:8080/v1/stream" {
 		t.Fatalf("%q %v", u, err)
+	}
+}
+
+func TestTheFrameTypesAreTheProtocols(t *testing.T) {
+	for got, want := range map[string]string{frameSubscribe: hub.TypeSubscribe, frameSubscribed: hub.TypeSubscribed,
+		frameEvent: hub.TypeEvent, frameError: hub.TypeError} {
+		if got != want {
+			t.Errorf("frame type %q, the hub's is %q", got, want)
+		}
 	}
 }

@@ -12,7 +12,16 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/orderflow/orderflow/internal/benchstat"
-	"github.com/orderflow/orderflow/streams/hub"
+)
+
+// The frame types this client uses, from the protocol (streams/hub/doc.go,
+// protocol.schema.json). The benchmark is a client of the public protocol
+// like any dashboard, not of the hub's code (a port only cmd wires).
+const (
+	frameSubscribe  = "subscribe"
+	frameSubscribed = "subscribed"
+	frameEvent      = "event"
+	frameError      = "error"
 )
 
 // wsClock matches commands with their WebSocket frames by global position:
@@ -126,7 +135,7 @@ func (f *wsFeed) subscribe(ctx context.Context, since int64) (*websocket.Conn, e
 	if err != nil {
 		return nil, fmt.Errorf("websocket %s: %w", f.url, err)
 	}
-	msg := map[string]any{"type": hub.TypeSubscribe, "channel": "orders"}
+	msg := map[string]any{"type": frameSubscribe, "channel": "orders"}
 	if since >= 0 {
 		msg["since"] = since
 	}
@@ -142,14 +151,14 @@ func (f *wsFeed) subscribe(ctx context.Context, since int64) (*websocket.Conn, e
 			return nil, fmt.Errorf("websocket subscribe: %w", err)
 		}
 		switch h.Type {
-		case hub.TypeSubscribed:
+		case frameSubscribed:
 			f.last = max(f.last, h.Position)
 			_ = conn.SetReadDeadline(time.Time{})
 			return conn, nil
-		case hub.TypeEvent: // recovered history before subscribed
+		case frameEvent: // recovered history before subscribed
 			f.clock.frame(h.Position, time.Now())
 			f.last = max(f.last, h.Position)
-		case hub.TypeError:
+		case frameError:
 			_ = conn.Close()
 			return nil, fmt.Errorf("websocket subscribe: %s: %s", h.Code, h.Message)
 		}
@@ -189,10 +198,10 @@ func (f *wsFeed) read(ctx context.Context, conn *websocket.Conn) {
 			continue
 		}
 		switch h.Type {
-		case hub.TypeEvent:
+		case frameEvent:
 			f.clock.frame(h.Position, now)
 			f.last = max(f.last, h.Position)
-		case hub.TypeError:
+		case frameError:
 			f.log.Warn("websocket error frame", "code", h.Code, "message", h.Message)
 		}
 	}
