@@ -38,18 +38,18 @@ func runBenchRebuild(ctx context.Context, args []string) error {
 	f.bool(&each, "each", "ORDERFLOW_BENCH_EACH", false, "rebuild the projections one after the other (one pass over the store each) instead of all from one pass")
 	f.int(&copyRuns, "copy-runs", "ORDERFLOW_BENCH_COPY_RUNS", 2, "plain COPY runs: 1 before the rebuilds, 2 before and after")
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true, pg.Projector)
 		f.check(copyRuns < 1 || copyRuns > 2, "--copy-runs must be 1 or 2")
 	}); err != nil {
 		return err
 	}
 	log := c.logger(os.Stderr)
-	owner, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 8, KeepOwnerRole: true, ApplicationName: "orderflow bench rebuild"})
+	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 8, ApplicationName: "orderflow bench rebuild"})
 	if err != nil {
 		return err
 	}
 	defer owner.Close()
-	app, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 8, ApplicationName: "orderflow bench rebuild"})
+	app, err := pg.Connect(ctx, c.login(pg.Projector), pg.Options{MaxConns: 8, ApplicationName: "orderflow bench rebuild"})
 	if err != nil {
 		return err
 	}

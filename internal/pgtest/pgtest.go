@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,9 +40,18 @@ import (
 // DB is a throwaway database.
 type DB struct {
 	URL   string        // owner's URL of the new database
-	Pool  *pgxpool.Pool // application pool (role orderflow_app)
 	Owner *pgxpool.Pool // owner pool, for assertions and admin steps
+	// One pool per serving role, with exactly that role's privileges: each
+	// logs in with URL and switches to its role (pg.Login's development
+	// fallback, which works on any server where DATABASE_URL may SET ROLE).
+	// LoginAs gives a login of the production kind.
+	Command, Relay, Projector, Query *pgxpool.Pool
+	name                             string
 }
+
+// Login is the development login of role r to this database (the owner's
+// URL, SET ROLE r), as components such as the relay take it.
+func (db *DB) Login(r pg.Role) pg.Login { return pg.Login{Role: r, URL: db.URL, SetRole: true} }
 
 // AdminURL returns the server URL tests use, or fails the test.
 func AdminURL(t testing.TB) string {
@@ -91,15 +101,58 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	db := &DB{URL: u}
-	if db.Owner, err = pg.Connect(ctx, db.URL, pg.Options{KeepOwnerRole: true}); err != nil {
+	db := &DB{URL: u, name: name}
+	if db.Owner, err = pg.ConnectOwner(ctx, db.URL, pg.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if db.Pool, err = pg.Connect(ctx, db.URL, pg.Options{MaxConns: 32}); err != nil {
-		t.Fatal(err)
+	t.Cleanup(db.Owner.Close)
+	for _, p := range []struct {
+		pool *(*pgxpool.Pool)
+		role pg.Role
+		max  int32
+	}{
+		{&db.Command, pg.Command, 32}, {&db.Relay, pg.Relay, 8},
+		{&db.Projector, pg.Projector, 16}, {&db.Query, pg.Query, 16},
+	} {
+		if *p.pool, err = pg.Connect(ctx, db.Login(p.role), pg.Options{MaxConns: p.max}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup((*p.pool).Close)
 	}
-	t.Cleanup(func() { db.Pool.Close(); db.Owner.Close() })
 	return db
+}
+
+// LoginAs creates a LOGIN role of its own for this database, a member of r
+// with a random password, and returns its login: the production kind, no
+// SET ROLE. The role is named after the database, so that parallel tests
+// never share one, and dropped when the test ends. The password is in the
+// returned URL only.
+func (db *DB) LoginAs(t testing.TB, r pg.Role) pg.Login {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	user := db.name + "_" + strings.TrimPrefix(string(r), "orderflow_")
+	password := randomHex(16)
+	ident := pgx.Identifier{user}.Sanitize()
+	// CREATE ROLE takes no parameters: the password is a quoted literal of
+	// hex digits, which needs no escaping.
+	if _, err := db.Owner.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE %s",
+		ident, password, pgx.Identifier{string(r)}.Sanitize())); err != nil {
+		t.Fatalf("pgtest: create login role for %s: %v", r, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := execAdmin(ctx, AdminURL(t), "DROP ROLE IF EXISTS "+ident); err != nil {
+			t.Errorf("pgtest: drop login role %s: %v", user, err)
+		}
+	})
+	u, err := url.Parse(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(user, password)
+	return pg.Login{Role: r, URL: u.String()}
 }
 
 // templates remembers, per server, the template this process found or built.
