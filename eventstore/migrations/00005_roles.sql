@@ -19,21 +19,25 @@
 -- The roles test fails on a function without a pinned search_path and on
 -- any privilege of a serving role that is not in its list.
 --
--- Roles are cluster-wide: databases migrated at the same time (tests, or
--- several environments on one server) race to create them, hence the
--- exception. The roles are created in the same order everywhere, so two
--- such migrations cannot deadlock on each other's uncommitted roles.
+-- Roles are cluster-wide. A role that exists is left alone, so a DBA may
+-- create the four beforehand and the migrating role then needs no
+-- CREATEROLE. Databases migrated at the same time (tests, or several
+-- environments on one server) race to create them, hence the exception;
+-- the roles are created in the same order everywhere, so two such
+-- migrations cannot deadlock on each other's uncommitted roles.
 -- +goose StatementBegin
 DO $$
 DECLARE
     r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['orderflow_command', 'orderflow_relay', 'orderflow_projector', 'orderflow_query'] LOOP
-        BEGIN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN
-            NULL;
-        END;
+        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
     END LOOP;
 END
 $$;

@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/internal/migrate"
@@ -81,13 +83,24 @@ func New(t testing.TB) *DB {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := AdminURL(t)
-	tpl, err := template(ctx, admin)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
 	name := "orderflow_test_" + randomHex(6)
-	if err := execAdmin(ctx, admin, "CREATE DATABASE "+name+" TEMPLATE "+tpl); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+	for attempt := 1; ; attempt++ {
+		tpl := template(ctx, admin)
+		if tpl.err != nil {
+			t.Fatalf("pgtest: %v", tpl.err)
+		}
+		err := execAdmin(ctx, admin, "CREATE DATABASE "+name+" TEMPLATE "+tpl.name)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" && attempt < 3 {
+			// A run of another checkout, with other migrations, built its
+			// template and dropped this one as older: build it again.
+			templates.CompareAndDelete(admin, tpl)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("pgtest: create database: %v", err)
+		}
+		break
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -164,13 +177,13 @@ type templateOnce struct {
 	err  error
 }
 
-// template returns the name of a complete template database for the
+// template returns (in name, or err) a complete template database for the
 // current schema, building it if no process has.
-func template(ctx context.Context, admin string) (string, error) {
+func template(ctx context.Context, admin string) *templateOnce {
 	v, _ := templates.LoadOrStore(admin, &templateOnce{})
 	o := v.(*templateOnce)
 	o.once.Do(func() { o.name, o.err = ensureTemplate(ctx, admin) })
-	return o.name, o.err
+	return o
 }
 
 // templateLock is the advisory lock key under which templates are built.
