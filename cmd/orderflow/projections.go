@@ -72,7 +72,7 @@ func runRebuild(ctx context.Context, args []string) error {
 	}
 	var chosen []projections.Projection
 	if err := f.parse(args, func() {
-		c.validate(f, true, pg.Projector)
+		c.validate(f, true)
 		f.check(len(names) == 0, "name a projection or all")
 		for _, p := range projections.All() {
 			if len(names) > 0 && (names[0] == "all" || names[0] == p.Name()) {
@@ -90,21 +90,16 @@ func runRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	log := c.logger(os.Stderr)
-	// The owner creates and swaps the tables; reading the store and the
-	// live apply path run as the projector would.
-	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 4, ApplicationName: "orderflow rebuild"})
+	// An admin command: the owner creates and swaps the tables, and reads
+	// the store, with the credentials `orderflow migrate` uses.
+	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 8, ApplicationName: "orderflow rebuild"})
 	if err != nil {
 		return err
 	}
 	defer owner.Close()
-	app, err := pg.Connect(ctx, c.login(pg.Projector), pg.Options{MaxConns: 4, ApplicationName: "orderflow rebuild"})
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	store := eventstore.New(app)
+	store := eventstore.New(owner)
 	rebuildGC()
-	rt, err := projections.NewRuntime(app, store, order.NewRegistry(), nil, log)
+	rt, err := projections.NewRuntime(owner, store, order.NewRegistry(), nil, log)
 	if err != nil {
 		return err
 	}

@@ -170,22 +170,20 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux.Handle("GET /{$}", web.Handler())
 	mux.Handle("GET /assets/", web.Handler())
 	registry := order.NewRegistry()
-	g, ctx := errgroup.WithContext(ctx)
+	// Only the command role appends, so it keeps the partitions ready and
+	// expires the idempotency keys (started below, with the other parts).
+	var cmdStore *eventstore.Store
 	if c.hasRole("api") {
-		// Only the command role appends, so it keeps the partitions ready
-		// and expires the idempotency keys.
-		cmdPool := pools[pg.Command]
-		cmdStore := eventstore.New(cmdPool)
+		cmdStore = eventstore.New(pools[pg.Command])
 		if err := cmdStore.EnsureAhead(ctx, time.Now()); err != nil {
 			return err
 		}
-		g.Go(func() error { return cmdStore.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
-		g.Go(func() error { return expireKeys(ctx, cmdPool, log) })
-		commands.NewAPI(commands.NewService(cmdPool, cmdStore, registry, time.Now)).Register(mux)
+		commands.NewAPI(commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)).Register(mux)
 		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(mux)
 	}
 
 	var rl *relay.Relay
+	g, ctx := errgroup.WithContext(ctx)
 	needKafka := c.hasRole("relay") || c.hasRole("projector") || c.hasRole("hub")
 	if needKafka {
 		kcfg, closeBroker, err := c.kafka.connect(log)
@@ -246,6 +244,10 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 	}
 	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	if cmdStore != nil {
+		g.Go(func() error { return cmdStore.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
+		g.Go(func() error { return expireKeys(ctx, pools[pg.Command], log) })
+	}
 	httpx.HandleUnmatched(mux)
 	measured, err := httpx.Metrics(reg, mux)
 	if err != nil {
