@@ -35,7 +35,8 @@ type Service struct {
 	Retries int
 }
 
-// NewService returns a service on the application pool.
+// NewService returns a service on a pool of the command role (the only one
+// that may append and use the idempotency keys).
 func NewService(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
 	return &Service{pool: pool, store: store, registry: registry, now: now}
 }

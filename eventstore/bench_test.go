@@ -39,7 +39,7 @@ func benchmarkAppend(b *testing.B, gc eventstore.GroupCommit) {
 	for _, writers := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			_, db := newStore(b)
-			s, err := eventstore.NewWithGroupCommit(db.Pool, gc)
+			s, err := eventstore.NewWithGroupCommit(db.Command, gc)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,7 +21,7 @@ import (
 func newInternalStore(t *testing.T) (*Store, *pgtest.DB) {
 	t.Helper()
 	db := pgtest.New(t)
-	s := New(db.Pool)
+	s := New(db.Command)
 	now := time.Now()
 	if err := s.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
@@ -223,7 +223,7 @@ func TestARefusedRequestFailsAlone(t *testing.T) {
 func TestFullQueueBlocksUntilCtxEnds(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
-	s, err := NewWithGroupCommit(db.Pool, GroupCommit{QueueSize: 1})
+	s, err := NewWithGroupCommit(db.Command, GroupCommit{QueueSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

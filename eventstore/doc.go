@@ -33,6 +33,8 @@
 // the measured figures.
 //
 // Append-only is enforced by the database: triggers reject UPDATE, DELETE and
-// TRUNCATE for every role, and the application role is granted only SELECT
-// and INSERT.
+// TRUNCATE for every role, and no serving role may write to the events table
+// at all. The append functions are SECURITY DEFINER (search_path pinned,
+// pg_temp last) and executable by the command role alone; the other roles
+// only read (migrations/00005_roles.sql).
 package eventstore

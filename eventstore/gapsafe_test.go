@@ -83,7 +83,7 @@ func TestReadAllIsGapSafe(t *testing.T) {
 					}
 					record(committed, evs)
 				case 1, 2: // sleeps inside the transaction; mode 2 aborts
-					err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+					err := pgx.BeginFunc(ctx, db.Command, func(tx pgx.Tx) error {
 						jitter()
 						if _, err := s.AppendTx(ctx, tx, st, eventstore.Any(), evs); err != nil {
 							return err

@@ -35,7 +35,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	t.Helper()
 	te := testenv.New(t)
 	prom := prometheus.NewRegistry()
-	rt, err := NewRuntime(te.DB.Pool, te.Store, te.Registry, prom, testenv.Logger(t))
+	rt, err := NewRuntime(te.DB.Projector, eventstore.New(te.DB.Projector), te.Registry, prom, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 
 // finishShadow gives the shadow tables the live tables' keys, indexes and
 // grants, under the live names, so that after the swap a later migration
-// finds the names it expects.
+// finds the names it expects and every role keeps exactly the privileges
+// the migrations gave it (the grants are copied, never restated here).
+// Only the owner touches the shadow schema itself.
 func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, tables []string) error {
 	for _, t := range tables {
 		rows, err := owner.Query(ctx, `
@@ -23,7 +25,13 @@ func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, table
 			SELECT replace(indexdef, ' ON public.', format(' ON %I.', $2::text))
 			  FROM pg_indexes i WHERE schemaname = 'public' AND tablename = $1
 			   AND NOT EXISTS (SELECT FROM pg_constraint c
-			                   WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)`, t, shadow)
+			                   WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)
+			UNION ALL
+			SELECT format('GRANT %s ON %I.%I TO %s', a.privilege_type, $2::text, $1::text,
+			              CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END)
+			  FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+			  LEFT JOIN pg_roles r ON r.oid = a.grantee
+			 WHERE c.oid = format('public.%I', $1::text)::regclass AND a.grantee <> c.relowner`, t, shadow)
 		if err != nil {
 			return err
 		}
@@ -31,14 +39,11 @@ func finishShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, table
 		if err != nil {
 			return err
 		}
-		ddl := strings.Join(stmts, ";\n") + ";"
-		ddl += fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s.%s TO orderflow_app;", shadow, t)
-		if _, err := owner.Exec(ctx, ddl); err != nil {
+		if _, err := owner.Exec(ctx, strings.Join(stmts, ";\n")+";"); err != nil {
 			return fmt.Errorf("%s: %w", t, err)
 		}
 	}
-	_, err := owner.Exec(ctx, fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO orderflow_app", shadow))
-	return err
+	return nil
 }
 
 // catchUpBatch is how many events one catch-up transaction applies.

@@ -28,7 +28,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	te := testenv.New(t)
-	rt, err := projections.NewRuntime(te.DB.Pool, te.Store, te.Registry, prometheus.NewRegistry(), testenv.Logger(t))
+	rt, err := projections.NewRuntime(te.DB.Projector, eventstore.New(te.DB.Projector), te.Registry, prometheus.NewRegistry(), testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,10 +221,10 @@ func TestRedeliveryAndGapsHaveExactlyOnceEffect(t *testing.T) {
 		}
 	}
 	var qty, version int64
-	if err := e.db.Pool.QueryRow(ctx, `SELECT quantity FROM order_lines WHERE sku = 'A'`).Scan(&qty); err != nil {
+	if err := e.db.Query.QueryRow(ctx, `SELECT quantity FROM order_lines WHERE sku = 'A'`).Scan(&qty); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.db.Pool.QueryRow(ctx, `SELECT version FROM order_summaries`).Scan(&version); err != nil {
+	if err := e.db.Query.QueryRow(ctx, `SELECT version FROM order_summaries`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
 	if qty != 5 || version != 3 {

@@ -47,7 +47,7 @@ func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
 	change := func(from, to order.Status) Change {
 		return Change{Before: order.State{Status: from, Version: 1}, After: order.State{Status: to, Version: 2}}
 	}
-	tx1, err := e.db.Pool.Begin(e.ctx)
+	tx1, err := e.db.Projector.Begin(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestStatusCountsGapFillAndConcurrentChangeDoNotDeadlock(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		done <- pgx.BeginFunc(e.ctx, e.db.Pool, func(tx2 pgx.Tx) error {
+		done <- pgx.BeginFunc(e.ctx, e.db.Projector, func(tx2 pgx.Tx) error {
 			return StatusCounts{}.Apply(e.ctx, tx2, change(order.StatusPlaced, order.StatusPaid))
 		})
 	}()
@@ -88,7 +88,7 @@ func TestStatusCountsConcurrentFirstDeliveriesCountOnce(t *testing.T) {
 	e.decide(&st, id, commands.CreateOrder{OrderID: id, CustomerID: "alice", Currency: "EUR"}, time.Now())
 	ev := e.readAll(0)[0]
 
-	tx1, err := e.db.Pool.Begin(e.ctx)
+	tx1, err := e.db.Projector.Begin(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,12 +41,12 @@ func newEnv(t *testing.T, opts queries.Options) *env {
 	t.Helper()
 	te := testenv.New(t)
 	log := testenv.Logger(t)
-	rt, err := projections.NewRuntime(te.DB.Pool, te.Store, te.Registry, prometheus.NewRegistry(), log)
+	rt, err := projections.NewRuntime(te.DB.Projector, eventstore.New(te.DB.Projector), te.Registry, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	queries.NewAPI(te.DB.Pool, te.Store, te.Registry, opts).Register(mux)
+	queries.NewAPI(te.DB.Query, eventstore.New(te.DB.Query), te.Registry, opts).Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(log, mux))
 	t.Cleanup(srv.Close)
 	return &env{t: t, db: te.DB, store: te.Store, registry: te.Registry, rt: rt, srv: srv}

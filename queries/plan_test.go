@@ -60,7 +60,7 @@ func TestListPlansUseTheIndexes(t *testing.T) {
 				}
 				if next { // the second page: the keyset predicate must be an index bound too
 					sql, args := l.sql()
-					rows, err := db.Pool.Query(ctx, sql, args...)
+					rows, err := db.Query.Query(ctx, sql, args...)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -77,7 +77,7 @@ func TestListPlansUseTheIndexes(t *testing.T) {
 				}
 				sql, args := l.sql()
 				var raw []byte
-				if err := db.Pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+				if err := db.Query.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
 					t.Fatal(err)
 				}
 				var plan []struct{ Plan node }

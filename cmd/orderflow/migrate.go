@@ -24,7 +24,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	var c common
 	f := newFlags("migrate "+sub, "Applies (up) or lists (status) the embedded SQL migrations.")
 	c.register(f)
-	if err := f.parse(args[1:], func() { c.validate(f) }); err != nil {
+	if err := f.parse(args[1:], func() { c.validate(f, true) }); err != nil {
 		return err
 	}
 	db, err := pg.OpenSQL(c.databaseURL)

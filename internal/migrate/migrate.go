@@ -19,9 +19,14 @@ import (
 
 // Set is one package's migrations.
 type Set struct {
-	Name string // used for the version table: goose_<name>
+	Name string // names the version table (VersionTable)
 	FS   fs.FS  // *.sql files at its root
 }
+
+// VersionTable is the set's goose version table, goose_<name>. Every
+// serving role may read it (each set's roles migration grants it), so that
+// readiness can tell whether the schema is current without the owner.
+func (s Set) VersionTable() string { return "goose_" + s.Name }
 
 // State of one migration.
 type State struct {
@@ -32,7 +37,7 @@ type State struct {
 }
 
 func provider(db *sql.DB, s Set) (*goose.Provider, error) {
-	store, err := database.NewStore(database.DialectPostgres, "goose_"+s.Name)
+	store, err := database.NewStore(database.DialectPostgres, s.VersionTable())
 	if err != nil {
 		return nil, err
 	}

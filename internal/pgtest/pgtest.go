@@ -20,15 +20,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/internal/migrate"
@@ -39,9 +42,18 @@ import (
 // DB is a throwaway database.
 type DB struct {
 	URL   string        // owner's URL of the new database
-	Pool  *pgxpool.Pool // application pool (role orderflow_app)
 	Owner *pgxpool.Pool // owner pool, for assertions and admin steps
+	// One pool per serving role, with exactly that role's privileges: each
+	// logs in with URL and switches to its role (pg.Login's development
+	// fallback, which works on any server where DATABASE_URL may SET ROLE).
+	// LoginAs gives a login of the production kind.
+	Command, Relay, Projector, Query *pgxpool.Pool
+	name                             string
 }
+
+// Login is the development login of role r to this database (the owner's
+// URL, SET ROLE r), as components such as the relay take it.
+func (db *DB) Login(r pg.Role) pg.Login { return pg.Login{Role: r, URL: db.URL, SetRole: true} }
 
 // AdminURL returns the server URL tests use, or fails the test.
 func AdminURL(t testing.TB) string {
@@ -71,13 +83,24 @@ func New(t testing.TB) *DB {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := AdminURL(t)
-	tpl, err := template(ctx, admin)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
 	name := "orderflow_test_" + randomHex(6)
-	if err := execAdmin(ctx, admin, "CREATE DATABASE "+name+" TEMPLATE "+tpl); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+	for attempt := 1; ; attempt++ {
+		tpl := template(ctx, admin)
+		if tpl.err != nil {
+			t.Fatalf("pgtest: %v", tpl.err)
+		}
+		err := execAdmin(ctx, admin, "CREATE DATABASE "+name+" TEMPLATE "+tpl.name)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" && attempt < 3 {
+			// A run of another checkout, with other migrations, built its
+			// template and dropped this one as older: build it again.
+			templates.CompareAndDelete(admin, tpl)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("pgtest: create database: %v", err)
+		}
+		break
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -91,15 +114,58 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	db := &DB{URL: u}
-	if db.Owner, err = pg.Connect(ctx, db.URL, pg.Options{KeepOwnerRole: true}); err != nil {
+	db := &DB{URL: u, name: name}
+	if db.Owner, err = pg.ConnectOwner(ctx, db.URL, pg.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if db.Pool, err = pg.Connect(ctx, db.URL, pg.Options{MaxConns: 32}); err != nil {
-		t.Fatal(err)
+	t.Cleanup(db.Owner.Close)
+	for _, p := range []struct {
+		pool *(*pgxpool.Pool)
+		role pg.Role
+		max  int32
+	}{
+		{&db.Command, pg.Command, 32}, {&db.Relay, pg.Relay, 8},
+		{&db.Projector, pg.Projector, 16}, {&db.Query, pg.Query, 16},
+	} {
+		if *p.pool, err = pg.Connect(ctx, db.Login(p.role), pg.Options{MaxConns: p.max}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup((*p.pool).Close)
 	}
-	t.Cleanup(func() { db.Pool.Close(); db.Owner.Close() })
 	return db
+}
+
+// LoginAs creates a LOGIN role of its own for this database, a member of r
+// with a random password, and returns its login: the production kind, no
+// SET ROLE. The role is named after the database, so that parallel tests
+// never share one, and dropped when the test ends. The password is in the
+// returned URL only.
+func (db *DB) LoginAs(t testing.TB, r pg.Role) pg.Login {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	user := db.name + "_" + strings.TrimPrefix(string(r), "orderflow_")
+	password := randomHex(16)
+	ident := pgx.Identifier{user}.Sanitize()
+	// CREATE ROLE takes no parameters: the password is a quoted literal of
+	// hex digits, which needs no escaping.
+	if _, err := db.Owner.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' IN ROLE %s",
+		ident, password, pgx.Identifier{string(r)}.Sanitize())); err != nil {
+		t.Fatalf("pgtest: create login role for %s: %v", r, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := execAdmin(ctx, AdminURL(t), "DROP ROLE IF EXISTS "+ident); err != nil {
+			t.Errorf("pgtest: drop login role %s: %v", user, err)
+		}
+	})
+	u, err := url.Parse(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(user, password)
+	return pg.Login{Role: r, URL: u.String()}
 }
 
 // templates remembers, per server, the template this process found or built.
@@ -111,13 +177,13 @@ type templateOnce struct {
 	err  error
 }
 
-// template returns the name of a complete template database for the
+// template returns (in name, or err) a complete template database for the
 // current schema, building it if no process has.
-func template(ctx context.Context, admin string) (string, error) {
+func template(ctx context.Context, admin string) *templateOnce {
 	v, _ := templates.LoadOrStore(admin, &templateOnce{})
 	o := v.(*templateOnce)
 	o.once.Do(func() { o.name, o.err = ensureTemplate(ctx, admin) })
-	return o.name, o.err
+	return o
 }
 
 // templateLock is the advisory lock key under which templates are built.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/relay"
 )
@@ -21,8 +22,8 @@ func (e *Env) RelayConfig(t testing.TB, brokers []string) relay.Config {
 		brokers = e.Kafka(t)
 	}
 	return relay.Config{
-		DatabaseURL:   e.DB.URL,
-		Pool:          e.DB.Pool,
+		Login:         e.DB.Login(pg.Relay),
+		Pool:          e.DB.Relay,
 		Kafka:         kafka.Config{Brokers: brokers, DialTimeout: 2 * time.Second},
 		Topic:         Topic,
 		Partitions:    Partitions,

@@ -2,6 +2,7 @@
 // for what it needs and gets it fresh, torn down when it ends.
 //
 //	e := testenv.New(t)                // a migrated database with partitions, a store, the codec registry
+//	                                   // (e.DB has a pool per database role: e.DB.Command, .Relay, .Projector, .Query)
 //	brokers := e.Kafka(t)              // an embedded broker (kfake over TCP) with the events topics
 //	r := e.StartRelay(t, nil)          // a relay publishing the store to that broker, test-sized intervals
 //	srv := e.Serve(t, "ORDERFLOW_ROLES=api,hub") // the real binary, built and serving this database
@@ -43,11 +44,12 @@ type Env struct {
 }
 
 // New returns a fresh, migrated database with this month's partition and
-// the ones ahead, a store on its application pool, and the codec registry.
+// the ones ahead, a store on its command-role pool (the role that may
+// append), and the codec registry.
 func New(t testing.TB) *Env {
 	t.Helper()
 	db := pgtest.New(t)
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Command)
 	if err := store.EnsureAhead(context.Background(), time.Now()); err != nil {
 		t.Fatalf("testenv: partitions: %v", err)
 	}

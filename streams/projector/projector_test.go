@@ -36,7 +36,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 	log := testenv.Logger(t)
 	rl := e.NewRelay(t, nil)
 	metrics := prometheus.NewRegistry()
-	rt, err := projections.NewRuntime(db.Pool, store, registry, metrics, log)
+	rt, err := projections.NewRuntime(db.Projector, eventstore.New(db.Projector), registry, metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		})
 	}()
 
-	svc := commands.NewService(db.Pool, store, registry, time.Now)
+	svc := commands.NewService(db.Command, store, registry, time.Now)
 	var ids []ulid.ULID
 	for i := range 40 {
 		id := ulid.Make()
@@ -88,7 +88,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		sts, err := projections.Statuses(ctx, db.Pool, store, all, time.Now())
+		sts, err := projections.Statuses(ctx, db.Query, eventstore.New(db.Query), all, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		caughtUp := true
 		for _, p := range all {
 			var applied int64
-			if err := db.Pool.QueryRow(ctx, `SELECT coalesce(sum(version), 0) FROM `+p.Name()+`_versions`).Scan(&applied); err != nil {
+			if err := db.Query.QueryRow(ctx, `SELECT coalesce(sum(version), 0) FROM `+p.Name()+`_versions`).Scan(&applied); err != nil {
 				t.Fatal(err)
 			}
 			caughtUp = caughtUp && applied == wantVersions

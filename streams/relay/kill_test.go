@@ -33,13 +33,14 @@ func TestHelperRelayProcess(t *testing.T) {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	pool, err := pg.Connect(ctx, url, pg.Options{MaxConns: 4})
+	login := pg.Login{Role: pg.Relay, URL: url, SetRole: true}
+	pool, err := pg.Connect(ctx, login, pg.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
 	r, err := relay.New(relay.Config{
-		DatabaseURL: url, Pool: pool,
+		Login: login, Pool: pool,
 		Kafka: kafka.Config{Brokers: strings.Split(brokers, ",")},
 		Topic: testTopic, Partitions: testPartitions,
 		PollInterval: 200 * time.Millisecond, FollowerRetry: 200 * time.Millisecond,

@@ -42,23 +42,9 @@ func (r *Relay) sessions(ctx context.Context) {
 }
 
 func (r *Relay) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(r.cfg.DatabaseURL)
-	if err != nil {
-		return nil, errors.New("relay: malformed DatabaseURL (not shown: it may hold a password)")
-	}
-	cfg.RuntimeParams["application_name"] = "orderflow-relay"
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Least privilege: advisory locks and LISTEN need no grants.
-	if _, err := conn.Exec(cctx, "SET ROLE "+pg.AppRole); err != nil {
-		_ = conn.Close(context.Background())
-		return nil, err
-	}
-	return conn, nil
+	return pg.Conn(cctx, r.cfg.Login, "orderflow-relay")
 }
 
 // follow retries the lock on conn until it wins (then leads) or conn fails.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
@@ -21,10 +22,10 @@ const NotifyChannel = "orderflow_events"
 
 // Config configures a Relay. Zero values mean the documented defaults.
 type Config struct {
-	// DatabaseURL opens the dedicated leadership/LISTEN connection. Required.
-	// The connection switches to the application role.
-	DatabaseURL string
-	// Pool reads events and writes the checkpoint (application role).
+	// Login opens the dedicated leadership/LISTEN connection, as the relay
+	// role (advisory locks and LISTEN need no grants). Required.
+	Login pg.Login
+	// Pool reads events and writes the checkpoint (the relay role).
 	// Required.
 	Pool *pgxpool.Pool
 	// Kafka is how the brokers are reached. Required.
@@ -114,8 +115,8 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("relay config: DatabaseURL is required"))
+	if c.Login.URL == "" {
+		errs = append(errs, errors.New("relay config: Login is required"))
 	}
 	if c.Pool == nil {
 		errs = append(errs, errors.New("relay config: Pool is required"))
