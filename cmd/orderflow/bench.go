@@ -71,7 +71,7 @@ func rate(n int64, d float64) float64 {
 
 // benchServerInfo is serverInfo for a database URL.
 func benchServerInfo(ctx context.Context, url string) (string, error) {
-	db, err := pg.Connect(ctx, url, pg.Options{MaxConns: 1, KeepOwnerRole: true, ApplicationName: "orderflow bench"})
+	db, err := pg.ConnectOwner(ctx, url, pg.Options{MaxConns: 1, ApplicationName: "orderflow bench"})
 	if err != nil {
 		return "", err
 	}

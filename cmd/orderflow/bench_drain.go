@@ -36,7 +36,7 @@ func runBenchDrain(ctx context.Context, args []string) error {
 	f.bool(&cfg.Rebuild, "rebuild", "ORDERFLOW_BENCH_REBUILD", true, "also rebuild every projection from the store, for its load rate")
 	f.string(&out, "out", "ORDERFLOW_BENCH_OUT", "", "directory to write the report into as JSON and HTML (empty: print only)")
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true)
 		f.check(cfg.Events < 1, "--events must be at least 1")
 		f.check(cfg.Partitions < 1, "--partitions must be at least 1")
 		f.check(seedVal < 1, "--seed must be at least 1")

@@ -33,7 +33,7 @@ func runBenchSuite(ctx context.Context, args []string) error {
 	f.duration(&cfg.FindMaxWindow, "find-max-window", "ORDERFLOW_BENCH_WINDOW", 60*time.Second, "find-max: how long each rate must hold")
 	f.string(&cfg.Binary, "binary", "ORDERFLOW_BENCH_BINARY", "", "orderflow binary to serve (default: this one)")
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true)
 		cfg.Only = splitList(scenarios)
 		cfg.AdminURL, cfg.Migrate, cfg.Consume = c.databaseURL, ensureMigrated, consumeBacklog
 		if cfg.Binary == "" {

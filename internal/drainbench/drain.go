@@ -144,13 +144,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, errors.New("drain: DatabaseURL, Consume, Events ≥ 1 and Partitions ≥ 1 are required")
 	}
 	log := cfg.Logger
-	owner, err := pg.Connect(ctx, cfg.DatabaseURL, pg.Options{MaxConns: 8, KeepOwnerRole: true, ApplicationName: "orderflow bench drain"})
+	owner, err := pg.ConnectOwner(ctx, cfg.DatabaseURL, pg.Options{MaxConns: 8, ApplicationName: "orderflow bench drain"})
 	if err != nil {
 		return Result{}, err
 	}
 	defer owner.Close()
-	// serve's pool size: the projector gets what it has in production.
-	app, err := pg.Connect(ctx, cfg.DatabaseURL, pg.Options{MaxConns: 20, ApplicationName: "orderflow bench drain"})
+	// serve's pool size: the projector gets what it has in production, as
+	// the projector's database role (the development login: SET ROLE).
+	app, err := pg.Connect(ctx, pg.Login{Role: pg.Projector, URL: cfg.DatabaseURL, SetRole: true},
+		pg.Options{MaxConns: 20, ApplicationName: "orderflow bench drain"})
 	if err != nil {
 		return Result{}, err
 	}
@@ -198,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	log.Info("drain: publishing", "events", res.Events)
-	if res.Publish, err = publish(ctx, cfg.DatabaseURL, app, env, head, log); err != nil {
+	if res.Publish, err = publish(ctx, cfg.DatabaseURL, env, head, log); err != nil {
 		return res, err
 	}
 
@@ -243,8 +245,14 @@ func ordersFor(reg *order.Registry, events int, seedVal uint64) (int, error) {
 }
 
 // publish runs the relay until Kafka acknowledged every event up to head.
-func publish(ctx context.Context, url string, app *pgxpool.Pool, env Env, head int64, log *slog.Logger) (time.Duration, error) {
-	rl, err := relay.New(relay.Config{DatabaseURL: url, Pool: app, Kafka: env.Kafka, Topic: env.Topic,
+func publish(ctx context.Context, url string, env Env, head int64, log *slog.Logger) (time.Duration, error) {
+	login := pg.Login{Role: pg.Relay, URL: url, SetRole: true}
+	pool, err := pg.Connect(ctx, login, pg.Options{MaxConns: 4, ApplicationName: "orderflow bench drain relay"})
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	rl, err := relay.New(relay.Config{Login: login, Pool: pool, Kafka: env.Kafka, Topic: env.Topic,
 		Partitions: env.Partitions, Logger: log})
 	if err != nil {
 		return 0, err
