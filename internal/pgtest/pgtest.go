@@ -22,8 +22,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,9 +71,16 @@ func withDatabase(admin, name string) (string, error) {
 // The database is dropped when the test ends.
 func New(t testing.TB) *DB {
 	t.Helper()
+	return NewOn(t, AdminURL(t))
+}
+
+// NewOn is New on the server of admin (a URL whose role may create
+// databases and roles) instead of DATABASE_URL's: a test's own throwaway
+// cluster (testenv.StartPostgres).
+func NewOn(t testing.TB, admin string) *DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin := AdminURL(t)
 	tpl, err := template(ctx, admin)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -253,4 +263,48 @@ func (db *DB) Rows(t testing.TB, tables ...string) map[string][]string {
 		t.Fatalf("pgtest: dump %v: %v", tables, err)
 	}
 	return out
+}
+
+// DiffRows fails t with the first differences between two Rows dumps of the
+// same tables (want and got), saying what was compared. It returns the
+// number of rows that differ.
+func DiffRows(t testing.TB, what string, want, got map[string][]string) int {
+	t.Helper()
+	differ := 0
+	for _, table := range slices.Sorted(maps.Keys(want)) {
+		w, g := want[table], got[table]
+		if slices.Equal(w, g) {
+			continue
+		}
+		inW, inG := make(map[string]bool, len(w)), make(map[string]bool, len(g))
+		for _, r := range w {
+			inW[r] = true
+		}
+		for _, r := range g {
+			inG[r] = true
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: table %s differs (%d rows wanted, %d got)", what, table, len(w), len(g))
+		shown := 0
+		for _, r := range w {
+			if !inG[r] {
+				differ++
+				if shown < 5 {
+					fmt.Fprintf(&b, "\n  only wanted: %s", r)
+					shown++
+				}
+			}
+		}
+		for _, r := range g {
+			if !inW[r] {
+				differ++
+				if shown < 10 {
+					fmt.Fprintf(&b, "\n  only got:    %s", r)
+					shown++
+				}
+			}
+		}
+		t.Error(b.String())
+	}
+	return differ
 }

@@ -40,8 +40,13 @@ type Config struct {
 	// then doubling. Defaults 5 and 100ms.
 	MaxRetries      int
 	InitialInterval time.Duration
-	Registerer      prometheus.Registerer
-	Logger          *slog.Logger
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a crashed process) before handing its partitions to the
+	// others, and how long a rebalance waits for every member to rejoin;
+	// members heartbeat every tenth of it. Default 30s (kafka-go's).
+	SessionTimeout time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
 	// OnState is told when the projector starts (running) and when it stops
 	// on an error (failed), for projection status.
 	OnState func(ctx context.Context, projection, state, detail string)
@@ -70,6 +75,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 12
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 30 * time.Second
 	}
 	// A consumer group cannot join a topic that does not exist yet, and a
 	// poison message needs its DLQ: create what is missing, change nothing.
@@ -108,9 +116,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	for _, p := range cfg.Projections {
 		sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-			Config:      cfg.Kafka,
-			GroupID:     cfg.GroupID(p),
-			StartOffset: kafka.FirstOffset,
+			Config:            cfg.Kafka,
+			GroupID:           cfg.GroupID(p),
+			StartOffset:       kafka.FirstOffset,
+			SessionTimeout:    cfg.SessionTimeout,
+			RebalanceTimeout:  cfg.SessionTimeout,
+			HeartbeatInterval: cfg.SessionTimeout / 10,
 		}, cfg.Logger.With("projection", p.Name()))
 		if err != nil {
 			return err
