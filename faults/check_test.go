@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 // The checks every fault test ends with. Each says what it counted, and the
@@ -78,10 +79,12 @@ func checkAcks(t testing.TB, evs []eventstore.RecordedEvent, acks []ack) (lost i
 // topicReport is what checkTopic counted in the events topic.
 type topicReport struct {
 	messages, missing, duplicates, foreign int
+	deadLetters                            int64 // messages in the DLQ topic
 }
 
 func (r topicReport) String() string {
-	return fmt.Sprintf("%d messages, %d store events missing, %d duplicates, %d not in the store", r.messages, r.missing, r.duplicates, r.foreign)
+	return fmt.Sprintf("%d messages, %d store events missing, %d duplicates, %d not in the store, %d dead letters",
+		r.messages, r.missing, r.duplicates, r.foreign, r.deadLetters)
 }
 
 // checkTopic reads every partition of the events topic from the start and
@@ -167,6 +170,19 @@ func checkTopic(t testing.TB, broker string, evs []eventstore.RecordedEvent, all
 	}
 	if !allowForeign && rep.foreign > 0 {
 		t.Errorf("%d messages in Kafka are not in the store", rep.foreign)
+	}
+	// Every event is a valid one: a dead letter means a projection gave up
+	// on an event (a transient failure treated as poison, say).
+	dlq, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{
+		kafka.DefaultDLQTopic: {kafkago.LastOffsetOf(0)}}})
+	if err != nil {
+		t.Fatalf("DLQ end offset: %v", err)
+	}
+	for _, po := range dlq.Topics[kafka.DefaultDLQTopic] {
+		rep.deadLetters += po.LastOffset
+	}
+	if rep.deadLetters > 0 {
+		t.Errorf("%d events were dead-lettered", rep.deadLetters)
 	}
 	return rep
 }

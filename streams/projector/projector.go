@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
@@ -99,8 +100,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
-		DLQPublisher:    dlq,
-		DLQTopic:        cfg.DLQTopic,
+		DLQPublisher: dlq,
+		DLQTopic:     cfg.DLQTopic,
+		// A projection failing because PostgreSQL is down is redelivered
+		// until it is back, never dead-lettered.
+		Transient:       pg.Unavailable,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
 		Registerer:      cfg.Registerer,
