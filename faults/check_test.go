@@ -87,22 +87,20 @@ func (r topicReport) String() string {
 		r.messages, r.missing, r.duplicates, r.foreign, r.deadLetters)
 }
 
-// checkTopic reads every partition of the events topic from the start and
-// checks it against the store: every event is there at least once, and in
-// each partition an order's versions first appear in order (a resend after
-// a crash may repeat "v1 v2 v1 v2", never "v2 v1"). Messages whose event
-// the store does not have are counted as foreign and, unless allowForeign
-// (a restore from backup leaves them behind), fail the test.
-func checkTopic(t testing.TB, broker string, evs []eventstore.RecordedEvent, allowForeign bool) topicReport {
+// topicMessage is one message of the events topic, decoded.
+type topicMessage struct {
+	partition int
+	offset    int64
+	ev        eventstore.RecordedEvent
+	err       error // not an event envelope
+}
+
+// readTopic reads every partition of the events topic from the start to its
+// end offset, in partition order.
+func readTopic(t testing.TB, broker string) []topicMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
 	defer cancel()
-	byID := make(map[string]eventstore.RecordedEvent, len(evs))
-	for _, ev := range evs {
-		byID[ev.ID.String()] = ev
-	}
-	seen := make(map[string]int, len(evs))
-	var rep topicReport
 	client := &kafkago.Client{Addr: kafkago.TCP(broker)}
 	reqs := make([]kafkago.OffsetRequest, testenv.Partitions)
 	for p := range reqs {
@@ -112,6 +110,7 @@ func checkTopic(t testing.TB, broker string, evs []eventstore.RecordedEvent, all
 	if err != nil {
 		t.Fatalf("topic end offsets: %v", err)
 	}
+	var out []topicMessage
 	for _, po := range offs.Topics[testenv.Topic] {
 		if po.Error != nil {
 			t.Fatalf("partition %d end offset: %v", po.Partition, po.Error)
@@ -121,44 +120,99 @@ func checkTopic(t testing.TB, broker string, evs []eventstore.RecordedEvent, all
 		}
 		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: []string{broker}, Topic: testenv.Topic, Partition: po.Partition,
 			MaxBytes: 8 << 20, MaxWait: 200 * time.Millisecond})
-		highest := map[string]int64{} // stream → highest version first seen in this partition
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				_ = r.Close()
 				t.Fatalf("read partition %d: %v", po.Partition, err)
 			}
-			rep.messages++
 			ev, err := eventstore.UnmarshalEnvelope(m.Value)
-			switch stored, ok := byID[ev.ID.String()]; {
-			case err != nil:
-				t.Errorf("partition %d offset %d: not an event envelope: %v", po.Partition, m.Offset, err)
-			case !ok:
-				rep.foreign++
-				if !allowForeign && rep.foreign <= 5 {
-					t.Errorf("partition %d offset %d: event %s (%s v%d) is not in the store", po.Partition, m.Offset, ev.ID, ev.StreamID, ev.Version)
-				}
-			case stored.StreamID != ev.StreamID || stored.Version != ev.Version || stored.Position != ev.Position:
-				t.Errorf("event %s: Kafka says %s v%d at %d, the store %s v%d at %d", ev.ID, ev.StreamID, ev.Version, ev.Position,
-					stored.StreamID, stored.Version, stored.Position)
-			default:
-				id := ev.ID.String()
-				seen[id]++
-				if seen[id] > 1 {
-					rep.duplicates++
-				} else {
-					s := ev.StreamID.String()
-					if ev.Version != highest[s]+1 {
-						t.Errorf("partition %d offset %d: order %s version %d first seen after version %d", po.Partition, m.Offset, s, ev.Version, highest[s])
-					}
-					highest[s] = ev.Version
-				}
-			}
+			out = append(out, topicMessage{partition: po.Partition, offset: m.Offset, ev: ev, err: err})
 			if m.Offset >= po.LastOffset-1 {
 				break
 			}
 		}
 		_ = r.Close()
+	}
+	return out
+}
+
+// checkTopicHead returns the highest position in the events topic.
+func checkTopicHead(t testing.TB, broker string) int64 {
+	t.Helper()
+	var head int64
+	for _, m := range readTopic(t, broker) {
+		head = max(head, m.ev.Position)
+	}
+	return head
+}
+
+// relayCheckpoint is the relay's stored checkpoint of the events topic.
+func relayCheckpoint(t testing.TB, owner *pgxpool.Pool) int64 {
+	t.Helper()
+	var p int64
+	if err := owner.QueryRow(context.Background(), `SELECT coalesce(max(position), 0) FROM relay_checkpoints WHERE name = $1`, testenv.Topic).Scan(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// storeHead is the store's highest position.
+func storeHead(t testing.TB, owner *pgxpool.Pool) int64 {
+	t.Helper()
+	var p int64
+	if err := owner.QueryRow(context.Background(), `SELECT coalesce(max(position), 0) FROM events`).Scan(&p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checkTopic reads every partition of the events topic from the start and
+// checks it against the store: every event is there at least once, and in
+// each partition an order's versions first appear in order (a resend after
+// a crash may repeat "v1 v2 v1 v2", never "v2 v1"). Messages whose event
+// the store does not have are counted as foreign and, unless allowForeign
+// (a restore from backup leaves them behind), fail the test. The DLQ must
+// be empty.
+func checkTopic(t testing.TB, broker string, evs []eventstore.RecordedEvent, allowForeign bool) topicReport {
+	t.Helper()
+	byID := make(map[string]eventstore.RecordedEvent, len(evs))
+	for _, ev := range evs {
+		byID[ev.ID.String()] = ev
+	}
+	seen := make(map[string]int, len(evs))
+	var rep topicReport
+	highest := map[int]map[string]int64{} // partition → stream → highest version first seen there
+	for _, m := range readTopic(t, broker) {
+		rep.messages++
+		ev := m.ev
+		switch stored, ok := byID[ev.ID.String()]; {
+		case m.err != nil:
+			t.Errorf("partition %d offset %d: not an event envelope: %v", m.partition, m.offset, m.err)
+		case !ok:
+			rep.foreign++
+			if !allowForeign && rep.foreign <= 5 {
+				t.Errorf("partition %d offset %d: event %s (%s v%d) is not in the store", m.partition, m.offset, ev.ID, ev.StreamID, ev.Version)
+			}
+		case stored.StreamID != ev.StreamID || stored.Version != ev.Version || stored.Position != ev.Position:
+			t.Errorf("event %s: Kafka says %s v%d at %d, the store %s v%d at %d", ev.ID, ev.StreamID, ev.Version, ev.Position,
+				stored.StreamID, stored.Version, stored.Position)
+		default:
+			id := ev.ID.String()
+			seen[id]++
+			if seen[id] > 1 {
+				rep.duplicates++
+				continue
+			}
+			if highest[m.partition] == nil {
+				highest[m.partition] = map[string]int64{}
+			}
+			s := ev.StreamID.String()
+			if h := highest[m.partition][s]; ev.Version != h+1 {
+				t.Errorf("partition %d offset %d: order %s version %d first seen after version %d", m.partition, m.offset, s, ev.Version, h)
+			}
+			highest[m.partition][s] = ev.Version
+		}
 	}
 	for _, ev := range evs {
 		if seen[ev.ID.String()] == 0 {
@@ -173,6 +227,9 @@ func checkTopic(t testing.TB, broker string, evs []eventstore.RecordedEvent, all
 	}
 	// Every event is a valid one: a dead letter means a projection gave up
 	// on an event (a transient failure treated as poison, say).
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
+	defer cancel()
+	client := &kafkago.Client{Addr: kafkago.TCP(broker)}
 	dlq, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{
 		kafka.DefaultDLQTopic: {kafkago.LastOffsetOf(0)}}})
 	if err != nil {

@@ -9,9 +9,13 @@ package relay
 // starts exactly one publisher goroutine (publish.go) with a leader context.
 // The session loop then only waits for notifications (forwarding each as a
 // wake-up) and pings the connection every PollInterval. When the connection
-// fails, or Run's ctx ends, it cancels the leader context, waits for the
-// publisher, closes the connection (the server drops the lock with it) and,
-// unless ctx ended, goes back to being a follower. So at most two goroutines
+// fails it cancels the leader context (fencing the publisher at once); when
+// Run's ctx ends it first lets the publisher drain — finish the write in
+// flight and store its checkpoint, WriteTimeout at most — so that a clean
+// shutdown leaves nothing acknowledged but unrecorded for the next leader
+// to send again. Then it waits for the publisher, closes the connection
+// (the server drops the lock with it) and, unless ctx ended, goes back to
+// being a follower. So at most two goroutines
 // run per relay, and Run returns only after both have exited.
 //
 // Leadership and fencing. Leadership is the lock's session. A leader whose
