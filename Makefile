@@ -23,7 +23,7 @@ BENCH_DRAIN_TIMEOUT ?= 3m
 BENCH_OUT := test-artifacts/bench
 PGSCRIPT := scripts/postgres.sh
 
-.PHONY: help build run test vet lint bench bench-go clean pg-up pg-down pg-status race-toolchain kcat browser-deps
+.PHONY: help build run test vet lint bench bench-go clean pg-up pg-down pg-status race-toolchain kcat promtool browser-deps deploy-check
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -39,7 +39,7 @@ run: build pg-up ## build, ensure PostgreSQL, serve every role
 	DATABASE_URL="$$($(PGSCRIPT) url)" exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
-test: race-toolchain kcat browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL (scripts/test.sh)
+test: race-toolchain kcat promtool browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL (scripts/test.sh)
 	DATABASE_URL="$$($(PGSCRIPT) url)" scripts/test.sh
 
 vet: ## go vet ./...
@@ -78,6 +78,13 @@ race-toolchain:
 # The relay's tests run the README's kcat example against a real broker.
 kcat:
 	@scripts/need.sh kcat "the README's Kafka example is tested" kcat
+
+# deploy/'s alert rules are checked and unit-tested with promtool.
+promtool:
+	@scripts/need.sh promtool "deploy/prometheus/alerts.yaml is tested" prometheus
+
+deploy-check: promtool ## validate deploy/: alert rules and tests, the Kubernetes manifests (scripts/deploy-check.sh)
+	scripts/deploy-check.sh
 
 # The dashboard's browser test (web/browser_test.go) drives Debian's chromium
 # through playwright-core; no browser is ever downloaded.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,28 +261,7 @@ func (e *projEnv) dump(p Projection) map[string][]string {
 // diffRows fails t with the first differences between two dumps.
 func diffRows(t *testing.T, what string, want, got map[string][]string) {
 	t.Helper()
-	for table := range want {
-		w, g := want[table], got[table]
-		if slices.Equal(w, g) {
-			continue
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s: table %s differs (%d rows wanted, %d got)", what, table, len(w), len(g))
-		shown := 0
-		for _, r := range w {
-			if !slices.Contains(g, r) && shown < 5 {
-				fmt.Fprintf(&b, "\n  only wanted: %s", r)
-				shown++
-			}
-		}
-		for _, r := range g {
-			if !slices.Contains(w, r) && shown < 10 {
-				fmt.Fprintf(&b, "\n  only got:    %s", r)
-				shown++
-			}
-		}
-		t.Error(b.String())
-	}
+	pgtest.DiffRows(t, what, want, got)
 }
 
 // checkRebuildEqualsLive is invariant 5 for p: a random history applied

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` runs it (DATABASE_URL set by the Makefile):
-# go vet, lint, then every test with -race, and at the end each package's
+# go vet, lint, deploy/'s checks (scripts/deploy-check.sh), then every test with -race, and at the end each package's
 # time, slowest first, and the wall time.
 #
 # gotestsum (pinned, installed into bin/ like staticcheck) runs go test and
@@ -26,6 +26,7 @@ began=$SECONDS
 
 "$GO" vet ./...
 scripts/lint.sh
+scripts/deploy-check.sh
 
 status=0
 "$BIN/gotestsum" --format pkgname-and-test-fails --jsonfile "$ART/go-test.json" -- \

@@ -215,7 +215,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			g.Go(func() error {
 				return projector.Run(ctx, projector.Config{
 					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions,
-					Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
+					SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
 					OnState: func(ctx context.Context, name, state, detail string) {
 						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
 							log.Error("recording projection state", "projection", name, "err", err)

@@ -30,6 +30,9 @@ type Problem struct {
 	// Extensions used by some types.
 	Rule           string `json:"rule,omitempty"`            // the domain rule violated (409)
 	CurrentVersion *int64 `json:"current_version,omitempty"` // stale If-Match (412), conflicts (409)
+	// RetryAfter, when positive, is sent as the Retry-After header (whole
+	// seconds): set on 503s.
+	RetryAfter int `json:"-"`
 }
 
 // NewProblem builds a problem of a stable type slug, e.g. "validation".
@@ -38,6 +41,20 @@ func NewProblem(status int, slug, title, detail string) *Problem {
 }
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// RetryAfterUnavailable is the Retry-After of every 503 the APIs answer: a
+// database restart or failover takes seconds, and clients retry with
+// backoff on top.
+const RetryAfterUnavailable = 2
+
+// Unavailable is the 503 problem of a request that could not be completed
+// now and may be retried (with the same Idempotency-Key, for a command):
+// type "unavailable", with Retry-After. detail says why, without internals.
+func Unavailable(title, detail string) *Problem {
+	p := NewProblem(http.StatusServiceUnavailable, "unavailable", title, detail)
+	p.RetryAfter = RetryAfterUnavailable
+	return p
+}
 
 // InvalidOrderID is the problem of a path {id} that is not a ULID; the
 // command and query APIs answer it alike.
@@ -57,6 +74,9 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }

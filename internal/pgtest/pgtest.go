@@ -12,7 +12,7 @@
 // built under a cluster-wide advisory lock, under a temporary name renamed
 // when complete, so that test binaries running in parallel (one per package)
 // build it once and never copy a half-migrated one. Templates of other
-// hashes (older schemas) are dropped when a new one is built.
+// hashes (other schemas) beyond the six newest are dropped when one is built.
 package pgtest
 
 import (
@@ -23,8 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,9 +82,16 @@ func withDatabase(admin, name string) (string, error) {
 // The database is dropped when the test ends.
 func New(t testing.TB) *DB {
 	t.Helper()
+	return NewOn(t, AdminURL(t))
+}
+
+// NewOn is New on the server of admin (a URL whose role may create
+// databases and roles) instead of DATABASE_URL's: a test's own throwaway
+// cluster (testenv.StartPostgres).
+func NewOn(t testing.TB, admin string) *DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin := AdminURL(t)
 	name := "orderflow_test_" + randomHex(6)
 	for attempt := 1; ; attempt++ {
 		tpl := template(ctx, admin)
@@ -114,7 +123,19 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	db := &DB{URL: u, name: name}
+	db := Open(t, u)
+	db.name = name
+	return db
+}
+
+// Open returns pools to an existing database at url (its owner's URL): the
+// owner's and one per serving role. They are closed when the test ends.
+func Open(t testing.TB, url string) *DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := &DB{URL: url}
+	var err error
 	if db.Owner, err = pg.ConnectOwner(ctx, db.URL, pg.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +207,9 @@ func template(ctx context.Context, admin string) *templateOnce {
 	return o
 }
 
+// keptTemplates is how many schemas' templates a cluster keeps.
+const keptTemplates = 6
+
 // templateLock is the advisory lock key under which templates are built.
 const templateLock = 7207745461657985100
 
@@ -226,8 +250,11 @@ func ensureTemplate(ctx context.Context, admin string) (string, error) {
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name); err != nil {
 		return "", fmt.Errorf("complete template: %w", err)
 	}
-	// Older schemas' templates: best effort (another run may be copying one).
-	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE 'orderflow\\_tpl\\_%' AND datname <> $1", name)
+	// Older schemas' templates, all but the keptTemplates newest: checkouts
+	// with other migrations (branches, worktrees) share a cluster and each
+	// keeps its own. Best effort: another run may be copying one.
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'orderflow\_tpl\_%' AND datname <> $1
+		ORDER BY oid DESC OFFSET $2`, name, keptTemplates-1)
 	if err == nil {
 		old, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 		for _, n := range old {
@@ -319,4 +346,48 @@ func (db *DB) Rows(t testing.TB, tables ...string) map[string][]string {
 		t.Fatalf("pgtest: dump %v: %v", tables, err)
 	}
 	return out
+}
+
+// DiffRows fails t with the first differences between two Rows dumps of the
+// same tables (want and got), saying what was compared. It returns the
+// number of rows that differ.
+func DiffRows(t testing.TB, what string, want, got map[string][]string) int {
+	t.Helper()
+	differ := 0
+	for _, table := range slices.Sorted(maps.Keys(want)) {
+		w, g := want[table], got[table]
+		if slices.Equal(w, g) {
+			continue
+		}
+		inW, inG := make(map[string]bool, len(w)), make(map[string]bool, len(g))
+		for _, r := range w {
+			inW[r] = true
+		}
+		for _, r := range g {
+			inG[r] = true
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: table %s differs (%d rows wanted, %d got)", what, table, len(w), len(g))
+		shown := 0
+		for _, r := range w {
+			if !inG[r] {
+				differ++
+				if shown < 5 {
+					fmt.Fprintf(&b, "\n  only wanted: %s", r)
+					shown++
+				}
+			}
+		}
+		for _, r := range g {
+			if !inW[r] {
+				differ++
+				if shown < 10 {
+					fmt.Fprintf(&b, "\n  only got:    %s", r)
+					shown++
+				}
+			}
+		}
+		t.Error(b.String())
+	}
+	return differ
 }

@@ -7,24 +7,21 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 )
 
 // Server is a running `orderflow serve` process.
 type Server struct {
+	*Process
 	URL       string // http://127.0.0.1:port
 	Addr      string // 127.0.0.1:port
 	KafkaAddr string // the embedded broker's address
-	LogPath   string // the process's stderr and stdout
-	cmd       *exec.Cmd
-	exited    chan error
 }
 
 // Serve builds cmd/orderflow and runs `orderflow serve` on the environment's
@@ -34,59 +31,48 @@ type Server struct {
 // ends (SIGKILL if it has not exited within Patience).
 func (e *Env) Serve(t testing.TB, env ...string) *Server {
 	t.Helper()
-	bin := Binary(t)
-	s := &Server{Addr: FreeAddr(t), KafkaAddr: FreeAddr(t), exited: make(chan error, 1)}
+	return ServeDB(t, e.DB.URL, env...)
+}
+
+// ServeDB is Serve on any database URL. Serve processes of one test get
+// distinct names (serve, serve-2, …) and so distinct logs.
+func ServeDB(t testing.TB, databaseURL string, env ...string) *Server {
+	t.Helper()
+	s := &Server{Addr: FreeAddr(t), KafkaAddr: FreeAddr(t)}
 	s.URL = "http://" + s.Addr
-	s.LogPath = filepath.Join(t.TempDir(), "server.log")
-	logFile, err := os.Create(s.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+e.DB.URL,
-		"ORDERFLOW_HTTP_ADDR="+s.Addr,
-		"ORDERFLOW_KAFKA_EMBEDDED_ADDR="+s.KafkaAddr,
+	s.Process = NewProcess(t, processName(t, "serve"), Binary(t), append([]string{
+		"DATABASE_URL=" + databaseURL,
+		"ORDERFLOW_HTTP_ADDR=" + s.Addr,
+		"ORDERFLOW_KAFKA_EMBEDDED_ADDR=" + s.KafkaAddr,
 		"KAFKA_BROKERS=",
 		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
-	)
-	s.cmd.Env = append(s.cmd.Env, env...)
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exited <- s.cmd.Wait(); _ = logFile.Close() }()
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(Patience):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
-	})
+	}, env...), "serve")
+	s.Restart(t)
+	return s
+}
+
+// Restart starts the process again (after Kill or Terminate) on the same
+// addresses and returns once /readyz answers 200.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Start(t)
 	if err := s.waitReady(); err != nil {
 		s.Fatalf(t, "orderflow serve did not become ready: %v", err)
 	}
-	return s
 }
 
 // Fatalf fails the test with the message and the tail of the server's log.
 func (s *Server) Fatalf(t testing.TB, format string, args ...any) {
 	t.Helper()
-	b, _ := os.ReadFile(s.LogPath)
-	t.Fatalf(format+"\nserver log (%s):\n%s", append(args, s.LogPath, tail(string(b), 60))...)
+	t.Fatalf(format+"\n%s", append(args, s.LogTail(60))...)
 }
 
 func (s *Server) waitReady() error {
 	deadline := time.Now().Add(Patience)
 	last := errors.New("no answer yet")
 	for time.Now().Before(deadline) {
-		select {
-		case err := <-s.exited:
-			s.exited <- err
+		if err, exited := s.Exited(); exited {
 			return fmt.Errorf("the server exited: %v", err)
-		default:
 		}
 		res, err := http.Get(s.URL + "/readyz")
 		if err == nil {
@@ -104,19 +90,54 @@ func (s *Server) waitReady() error {
 	return last
 }
 
+// processName returns base, or base-N for the N-th process of that name in
+// this test.
+func processName(t testing.TB, base string) string {
+	names.Lock()
+	defer names.Unlock()
+	key := t.Name() + "/" + base
+	names.n[key]++
+	if n := names.n[key]; n > 1 {
+		return fmt.Sprintf("%s-%d", base, n)
+	}
+	return base
+}
+
+var names = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
 // Binary builds cmd/orderflow into the test's temporary directory and
-// returns its path. The build cache makes every build after the first a
-// link.
+// returns its path; later calls of the same test reuse that build. The build
+// cache makes every build after the first a link.
 func Binary(t testing.TB) string {
 	t.Helper()
+	binaries.Lock()
+	defer binaries.Unlock()
+	if bin, ok := binaries.path[t.Name()]; ok {
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "orderflow")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow")
 	build.Dir = moduleRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/orderflow: %v\n%s", err, out)
 	}
+	binaries.path[t.Name()] = bin
+	name := t.Name()
+	t.Cleanup(func() {
+		binaries.Lock()
+		delete(binaries.path, name)
+		binaries.Unlock()
+	})
 	return bin
 }
+
+var binaries = struct {
+	sync.Mutex
+	path map[string]string // test name → its build
+}{path: map[string]string{}}
 
 // moduleRoot is the directory of go.mod, found from this file's location.
 func moduleRoot(t testing.TB) string {

@@ -48,7 +48,14 @@ type Env struct {
 // append), and the codec registry.
 func New(t testing.TB) *Env {
 	t.Helper()
-	db := pgtest.New(t)
+	return NewOn(t, pgtest.AdminURL(t))
+}
+
+// NewOn is New on another server than DATABASE_URL's, such as a test's own
+// StartPostgres cluster.
+func NewOn(t testing.TB, adminURL string) *Env {
+	t.Helper()
+	db := pgtest.NewOn(t, adminURL)
 	store := eventstore.New(db.Command)
 	if err := store.EnsureAhead(context.Background(), time.Now()); err != nil {
 		t.Fatalf("testenv: partitions: %v", err)

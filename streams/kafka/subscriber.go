@@ -34,10 +34,11 @@ package kafka
 //
 // Rebalance (kafka-go only does eager rebalancing). When the generation
 // ends (a member joined or left, a heartbeat failed, the broker went away),
-// every partition loop's context is cancelled: an in-flight, un-acked
-// message is abandoned (its context is cancelled, its Ack is ignored) and
-// will be delivered again to whoever owns the partition next; the loop
-// makes a last commit of the acked offset and returns. kafka-go waits for
+// every partition loop's context is cancelled: an in-flight message is let
+// finish (its own context stays live, drainTimeout at most) and, if acked,
+// committed; one that does not finish in time is abandoned (its Ack is
+// ignored) and will be delivered again to whoever owns the partition next;
+// the loop makes a last commit of the acked offset and returns. kafka-go waits for
 // all loops before it rejoins, then we start loops for the new assignment
 // at the committed offsets (StartOffset if none).
 //
@@ -354,10 +355,16 @@ func (s *Subscriber) consumePartition(ctx context.Context, log *slog.Logger, top
 }
 
 // deliver hands km to out until it is Acked (true) or ctx ends (false).
+//
+// A message already handed out is let finish when ctx ends (shutdown or a
+// revoked partition): its context stays live for up to drainTimeout, and
+// an Ack within it counts, so the loop commits it. Cancelling it instead
+// would abandon work that usually commits a moment later, and every such
+// message would be delivered again after the restart.
 func (s *Subscriber) deliver(ctx context.Context, km kafkago.Message, out chan<- *message.Message) bool {
 	for {
 		msg := s.toMessage(km)
-		mctx, cancel := context.WithCancel(ctx)
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		msg.SetContext(mctx)
 		select {
 		case out <- msg:
@@ -375,11 +382,21 @@ func (s *Subscriber) deliver(ctx context.Context, km kafkago.Message, out chan<-
 				return false
 			}
 		case <-ctx.Done():
-			cancel()
+			defer cancel()
+			select {
+			case <-msg.Acked():
+				return true
+			case <-msg.Nacked():
+			case <-time.After(drainTimeout):
+			}
 			return false
 		}
 	}
 }
+
+// drainTimeout bounds how long a message handed out before shutdown or a
+// rebalance may still take to be acked (and then committed).
+const drainTimeout = 5 * time.Second
 
 func (s *Subscriber) toMessage(km kafkago.Message) *message.Message {
 	md := make(message.Metadata, len(km.Headers)+5)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
@@ -40,8 +41,13 @@ type Config struct {
 	// then doubling. Defaults 5 and 100ms.
 	MaxRetries      int
 	InitialInterval time.Duration
-	Registerer      prometheus.Registerer
-	Logger          *slog.Logger
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a crashed process) before handing its partitions to the
+	// others, and how long a rebalance waits for every member to rejoin;
+	// members heartbeat every tenth of it. Default 30s (kafka-go's).
+	SessionTimeout time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
 	// OnState is told when the projector starts (running) and when it stops
 	// on an error (failed), for projection status.
 	OnState func(ctx context.Context, projection, state, detail string)
@@ -71,6 +77,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 12
 	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 30 * time.Second
+	}
 	// A consumer group cannot join a topic that does not exist yet, and a
 	// poison message needs its DLQ: create what is missing, change nothing.
 	err := kafka.EnsureTopics(ctx, cfg.Kafka,
@@ -91,8 +100,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
-		DLQPublisher:    dlq,
-		DLQTopic:        cfg.DLQTopic,
+		DLQPublisher: dlq,
+		DLQTopic:     cfg.DLQTopic,
+		// A projection failing because PostgreSQL is down is redelivered
+		// until it is back, never dead-lettered.
+		Transient:       pg.Unavailable,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
 		Registerer:      cfg.Registerer,
@@ -108,9 +120,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	for _, p := range cfg.Projections {
 		sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-			Config:      cfg.Kafka,
-			GroupID:     cfg.GroupID(p),
-			StartOffset: kafka.FirstOffset,
+			Config:            cfg.Kafka,
+			GroupID:           cfg.GroupID(p),
+			StartOffset:       kafka.FirstOffset,
+			SessionTimeout:    cfg.SessionTimeout,
+			RebalanceTimeout:  cfg.SessionTimeout,
+			HeartbeatInterval: cfg.SessionTimeout / 10,
 		}, cfg.Logger.With("projection", p.Name()))
 		if err != nil {
 			return err

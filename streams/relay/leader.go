@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,14 +80,30 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) {
 	r.setLeader(true)
 	defer r.setLeader(false)
 
-	leadCtx, stop := context.WithCancel(ctx)
+	// leadCtx ends with the leadership (the connection failed: fence the
+	// publisher at once) or, on shutdown, once the publisher has drained.
+	leadCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	// Capacity 1, overflow dropped: one pending wake-up already makes the
 	// publisher read everything committed so far.
 	wake := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.publish(leadCtx, wake) })
-	defer wg.Wait()
-	defer stop()
+	// drain is closed when Run's ctx ends: the publisher finishes the write
+	// in flight, records its checkpoint and returns, so that what Kafka
+	// acknowledged is not sent again by the next leader. WriteTimeout
+	// bounds the wait (Kafka may be unreachable).
+	drain := make(chan struct{})
+	published := make(chan struct{})
+	go func() { defer close(published); r.publish(leadCtx, wake, drain) }()
+	defer func() {
+		if ctx.Err() != nil {
+			close(drain)
+			select {
+			case <-published:
+			case <-time.After(r.cfg.WriteTimeout):
+			}
+		}
+		stop()
+		<-published
+	}()
 
 	poke := func() {
 		select {
