@@ -1,12 +1,15 @@
 package projections
 
 import (
+	"time"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type metrics struct {
 	applied, skipped, gapFilled, dlq *prometheus.CounterVec
+	batchSize, batchSeconds          *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,9 +26,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "projection_dlq_total", Help: "Events dead-lettered after bounded retries.",
 		}, []string{"projection"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "projection_batch_size", Help: "Events delivered per transaction (a batch, or one event retried alone).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7), // 1 … 4096
+		}, []string{"projection"}),
+		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "projection_batch_seconds", Help: "Time to apply one batch, commit included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8), // 0.5ms … 8s
+		}, []string{"projection"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.dlq} {
+		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.dlq, m.batchSize, m.batchSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -34,10 +45,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(projection string, r applyResult) {
+func (m *metrics) observe(projection string, r applyResult, delivered int, took time.Duration) {
 	m.applied.WithLabelValues(projection).Add(float64(r.applied))
 	m.skipped.WithLabelValues(projection).Add(float64(r.skipped))
 	m.gapFilled.WithLabelValues(projection).Add(float64(r.gapFilled))
+	m.batchSize.WithLabelValues(projection).Observe(float64(delivered))
+	m.batchSeconds.WithLabelValues(projection).Observe(took.Seconds())
 }
 
 // handlerPoisoned is the metadata key watermill's poison queue sets to the
