@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,9 +43,10 @@ import (
 //     changes to the projection's builder, which sums them with the other
 //     orders' (a counter row is written once per batch, not once per event).
 //  4. Round trip 2 (write, pipelined): the versions rows (version and state
-//     of every order that changed), the builder's set-based statements (one
-//     per table), and the checkpoints of the batch's partitions, all with
-//     one array parameter per column.
+//     of every order that changed; the version-0 rows of orders that
+//     applied nothing are deleted again), the builder's set-based statements
+//     (one per table), and the checkpoints of the batch's partitions, all
+//     with one array parameter per column.
 //  5. Round trip 3: commit.
 //
 // An order whose event cannot be decoded (or whose stored state cannot, or
@@ -108,6 +110,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		rejected = make([]bool, len(ds))
 		changes  []Change
 		vs       versionRows
+		unborn   []pgtype.UUID // version-0 rows of orders that applied nothing
 	)
 	for o, run := range g.runs {
 		cur := stored[o]
@@ -116,6 +119,11 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		out.res.skipped += skipped
 		if len(todo) == 0 {
 			continue
+		}
+		if cur.version == 0 {
+			// Until it applies something the order must not keep the row
+			// this batch created: a rebuild would not have it.
+			unborn = append(unborn, g.ids[o])
 		}
 		reject := func(after int64, err error) {
 			for _, i := range deliveries {
@@ -155,6 +163,9 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 				return out, err
 			}
 			out.res.applied += len(mine)
+			if cur.version == 0 {
+				unborn = unborn[:len(unborn)-1]
+			}
 		}
 		if ferr != nil {
 			reject(state.Version, ferr)
@@ -165,6 +176,9 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	w := &pgx.Batch{}
 	if len(vs.ids) > 0 {
 		w.Queue(sql.updateVersions, vs.ids, vs.versions, vs.states())
+	}
+	if len(unborn) > 0 {
+		w.Queue(sql.deleteUnborn, unborn)
 	}
 	b.Queue(w)
 	if cp := checkpoints(ds, rejected); len(cp.partitions) > 0 {
@@ -212,6 +226,11 @@ func groupByOrder(ds []Delivery) grouped {
 	return g
 }
 
+// errVersionRowGone: a row this batch created (or found) was deleted before
+// it could lock it, by a concurrent batch whose first events of that order
+// were all rejected. Transient: the next attempt creates it again.
+var errVersionRowGone = errors.New("a versions row was deleted by a concurrent batch")
+
 // storedVersion is a locked versions row.
 type storedVersion struct {
 	version int64
@@ -247,7 +266,7 @@ func readVersions(br pgx.BatchResults, ids []pgtype.UUID) ([]storedVersion, erro
 		return nil, fmt.Errorf("lock version rows: %w", err)
 	}
 	if len(out) != len(ids) {
-		return nil, fmt.Errorf("lock version rows: %d rows for %d orders", len(out), len(ids))
+		return nil, fmt.Errorf("lock version rows: %d rows for %d orders: %w", len(out), len(ids), errVersionRowGone)
 	}
 	return out, nil
 }
@@ -368,7 +387,7 @@ const upsertCheckpoints = `INSERT INTO projection_checkpoints (projection, parti
 
 // projectionSQL is the runtime's SQL on one projection's versions table.
 type projectionSQL struct {
-	createVersions, lockVersions, updateVersions string
+	createVersions, lockVersions, updateVersions, deleteUnborn string
 }
 
 func sqlOf(p Projection) projectionSQL {
@@ -380,5 +399,6 @@ func sqlOf(p Projection) projectionSQL {
 			WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id FOR UPDATE`,
 		updateVersions: `UPDATE ` + vt + ` AS v SET version = n.version, state = n.state
 			FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) AS n(id, version, state) WHERE v.stream_id = n.id`,
+		deleteUnborn: `DELETE FROM ` + vt + ` WHERE stream_id = ANY($1::uuid[]) AND version = 0`,
 	}
 }
