@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"time"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -72,7 +73,9 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	if len(ds) == 0 {
 		return out, nil
 	}
-	g := groupByOrder(ds)
+	w := scratchPool.Get().(*scratch)
+	defer w.release()
+	w.group(ds)
 	sql := sqlOf(p)
 
 	lock := &pgx.Batch{}
@@ -80,8 +83,8 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	if owned {
 		lock.BeginTx(pgx.TxOptions{})
 	}
-	lock.Queue(sql.createVersions, g.ids)
-	lock.Queue(sql.lockVersions, g.ids)
+	lock.Queue(sql.createVersions, w.ids)
+	lock.Queue(sql.lockVersions, w.ids)
 	var br pgx.BatchResults
 	if owned {
 		br = r.pool.SendBatch(ctx, lock)
@@ -97,7 +100,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	} else {
 		br = tx.SendBatch(ctx, lock)
 	}
-	stored, err := readVersions(br, g.ids)
+	err = w.readVersions(br)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -106,16 +109,10 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	}
 
 	b := p.NewBuilder()
-	var (
-		rejected = make([]bool, len(ds))
-		changes  []Change
-		vs       versionRows
-		unborn   []pgtype.UUID // version-0 rows of orders that applied nothing
-	)
-	for o, run := range g.runs {
-		cur := stored[o]
-		deliveries := g.idx[run.from:run.to]
-		todo, skipped, gapless := pending(ds, deliveries, cur.version)
+	for o, run := range w.runs {
+		cur := w.stored[o]
+		deliveries := w.idx[run.from:run.to]
+		todo, skipped, gapless := w.pending(ds, deliveries, cur.version)
 		out.res.skipped += skipped
 		if len(todo) == 0 {
 			continue
@@ -123,15 +120,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		if cur.version == 0 {
 			// Until it applies something the order must not keep the row
 			// this batch created: a rebuild would not have it.
-			unborn = append(unborn, g.ids[o])
-		}
-		reject := func(after int64, err error) {
-			for _, i := range deliveries {
-				if ds[i].Event.Version > after {
-					rejected[i] = true
-					out.rejected = append(out.rejected, Rejection{Index: i, Err: err})
-				}
-			}
+			w.unborn = append(w.unborn, w.ids[o])
 		}
 		if !gapless {
 			last := todo[len(todo)-1].Version
@@ -141,7 +130,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 				return out, fmt.Errorf("fill gap of order %s: %w", first.StreamID, err)
 			}
 			if int64(len(recs)) != last-cur.version {
-				reject(cur.version, fmt.Errorf("fill gap: store returned %d of %d events up to version %d", len(recs), last-cur.version, last))
+				w.reject(&out, ds, deliveries, cur.version, fmt.Errorf("fill gap: store returned %d of %d events up to version %d", len(recs), last-cur.version, last))
 				continue
 			}
 			out.res.gapFilled += len(recs) - len(todo)
@@ -149,43 +138,43 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		}
 		var state order.State
 		if cur.version > 0 {
-			if err := json.Unmarshal(cur.state, &state); err != nil {
-				reject(cur.version, fmt.Errorf("decode stored state: %w", err))
+			if err := json.Unmarshal(w.state(o), &state); err != nil {
+				w.reject(&out, ds, deliveries, cur.version, fmt.Errorf("decode stored state: %w", err))
 				continue
 			}
 		}
-		from := len(changes)
+		from := len(w.changes)
 		var ferr error
-		changes, state, ferr = r.fold(state, todo, changes)
-		if mine := changes[from:]; len(mine) > 0 {
+		w.changes, state, ferr = r.fold(state, todo, w.changes)
+		if mine := w.changes[from:]; len(mine) > 0 {
 			b.AddOrder(mine)
-			if err := vs.add(g.ids[o], state); err != nil {
+			if err := w.versions.add(w.ids[o], state); err != nil {
 				return out, err
 			}
 			out.res.applied += len(mine)
 			if cur.version == 0 {
-				unborn = unborn[:len(unborn)-1]
+				w.unborn = w.unborn[:len(w.unborn)-1]
 			}
 		}
 		if ferr != nil {
-			reject(state.Version, ferr)
+			w.reject(&out, ds, deliveries, state.Version, ferr)
 		}
 	}
 	slices.SortFunc(out.rejected, func(a, b Rejection) int { return a.Index - b.Index })
 
-	w := &pgx.Batch{}
-	if len(vs.ids) > 0 {
-		w.Queue(sql.updateVersions, vs.ids, vs.versions, vs.states())
+	write := &pgx.Batch{}
+	if len(w.versions.ids) > 0 {
+		write.Queue(sql.updateVersions, w.versions.ids, w.versions.numbers, w.versions.states())
 	}
-	if len(unborn) > 0 {
-		w.Queue(sql.deleteUnborn, unborn)
+	if len(w.unborn) > 0 {
+		write.Queue(sql.deleteUnborn, w.unborn)
 	}
-	b.Queue(w)
-	if cp := checkpoints(ds, rejected); len(cp.partitions) > 0 {
-		w.Queue(upsertCheckpoints, p.Name(), cp.partitions, cp.positions, cp.recordedAt)
+	b.Queue(write)
+	if w.checkpoints(ds); len(w.cp.partitions) > 0 {
+		write.Queue(upsertCheckpoints, p.Name(), w.cp.partitions, w.cp.positions, w.cp.recordedAt)
 	}
-	if w.Len() > 0 {
-		if err := tx.SendBatch(ctx, w).Close(); err != nil {
+	if write.Len() > 0 {
+		if err := tx.SendBatch(ctx, write).Close(); err != nil {
 			return out, fmt.Errorf("write: %w", err)
 		}
 	}
@@ -197,33 +186,65 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	return out, nil
 }
 
-// grouped is a batch's deliveries by order.
-type grouped struct {
-	idx  []int         // delivery indexes, by stream id, then version, then arrival
-	runs []run         // one per order: its deliveries are idx[from:to]
-	ids  []pgtype.UUID // one per order, ascending
+// scratch is one batch's working memory, pooled: a batch of a thousand
+// events would otherwise allocate its grouping, its read rows, its changes
+// and its parameter arrays afresh every time. The statements of a batch
+// refer to its arrays until they are sent, which is before applyBatch
+// returns and the scratch goes back to the pool.
+type scratch struct {
+	// Deliveries by order: idx holds delivery indexes sorted by stream id,
+	// then version, then arrival; order o's are idx[runs[o].from:runs[o].to]
+	// and its id is ids[o] (ascending: the lock order).
+	idx  []int
+	runs []run
+	ids  arr[pgtype.UUID]
+	// The locked versions rows, one per order; their states' JSON is
+	// arena[stored[o].from:stored[o].to].
+	stored []storedVersion
+	arena  []byte
+
+	todo     []eventstore.RecordedEvent
+	changes  []Change
+	rejected []bool // by delivery index
+	versions versionRows
+	unborn   arr[pgtype.UUID] // version-0 rows of orders that applied nothing
+	cp       checkpointRows
 }
 
 type run struct{ from, to int }
 
-func groupByOrder(ds []Delivery) grouped {
-	g := grouped{idx: make([]int, len(ds))}
-	for i := range g.idx {
-		g.idx[i] = i
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// release clears what refers to events and states, so the pool keeps
+// memory but not data, and returns w to the pool.
+func (w *scratch) release() {
+	clear(w.todo)
+	clear(w.changes)
+	*w = scratch{
+		idx: w.idx[:0], runs: w.runs[:0], ids: w.ids[:0], stored: w.stored[:0], arena: w.arena[:0],
+		todo: w.todo[:0], changes: w.changes[:0], rejected: w.rejected[:0],
+		versions: w.versions.reset(), unborn: w.unborn[:0], cp: w.cp.reset(),
 	}
-	slices.SortStableFunc(g.idx, func(a, b int) int {
+	scratchPool.Put(w)
+}
+
+func (w *scratch) group(ds []Delivery) {
+	for i := range ds {
+		w.idx = append(w.idx, i)
+		w.rejected = append(w.rejected, false)
+	}
+	slices.SortStableFunc(w.idx, func(a, b int) int {
 		ea, eb := &ds[a].Event, &ds[b].Event
 		return cmp.Or(bytes.Compare(ea.StreamID[:], eb.StreamID[:]), cmp.Compare(ea.Version, eb.Version))
 	})
-	for i, d := range g.idx {
+	for i, d := range w.idx {
 		id := ds[d].Event.StreamID
-		if i == 0 || id != ds[g.idx[i-1]].Event.StreamID {
-			g.runs = append(g.runs, run{from: i, to: i})
-			g.ids = append(g.ids, pgtype.UUID{Bytes: id, Valid: true})
+		if i == 0 || id != ds[w.idx[i-1]].Event.StreamID {
+			w.runs = append(w.runs, run{from: i, to: i})
+			w.ids = append(w.ids, pgtype.UUID{Bytes: id, Valid: true})
 		}
-		g.runs[len(g.runs)-1].to = i + 1
+		w.runs[len(w.runs)-1].to = i + 1
 	}
-	return g
 }
 
 // errVersionRowGone: a row this batch created (or found) was deleted before
@@ -231,64 +252,104 @@ func groupByOrder(ds []Delivery) grouped {
 // were all rejected. Transient: the next attempt creates it again.
 var errVersionRowGone = errors.New("a versions row was deleted by a concurrent batch")
 
-// storedVersion is a locked versions row.
+// storedVersion is a locked versions row: its version, and where its state's
+// JSON ('{}' at version 0) is in the arena.
 type storedVersion struct {
-	version int64
-	state   []byte // JSON of the state at version; '{}' at version 0
+	version  int64
+	from, to int
 }
 
+func (w *scratch) state(o int) []byte { return w.arena[w.stored[o].from:w.stored[o].to] }
+
 // readVersions skips the create's result and reads the lock's: one row per
-// id, in ids' order (PostgreSQL orders uuids bytewise, as bytes.Compare).
-func readVersions(br pgx.BatchResults, ids []pgtype.UUID) ([]storedVersion, error) {
+// order, in ids' order (PostgreSQL orders uuids bytewise, as bytes.Compare).
+// The states are copied into the arena rather than each into its own slice.
+func (w *scratch) readVersions(br pgx.BatchResults) error {
 	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("create version rows: %w", err)
+		return fmt.Errorf("create version rows: %w", err)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, fmt.Errorf("lock version rows: %w", err)
+		return fmt.Errorf("lock version rows: %w", err)
 	}
 	defer rows.Close()
-	out := make([]storedVersion, 0, len(ids))
 	for rows.Next() {
-		var (
-			id pgtype.UUID
-			v  storedVersion
-		)
-		if err := rows.Scan(&id, &v.version, &v.state); err != nil {
-			return nil, fmt.Errorf("lock version rows: %w", err)
+		id, v, raw, err := versionRow(rows)
+		if err != nil {
+			return fmt.Errorf("lock version rows: %w", err)
 		}
-		if len(out) >= len(ids) || id != ids[len(out)] {
-			return nil, fmt.Errorf("lock version rows: row %x out of order", id.Bytes)
+		if len(w.stored) >= len(w.ids) || id != w.ids[len(w.stored)].Bytes {
+			return fmt.Errorf("lock version rows: row %x out of order", id)
 		}
-		out = append(out, v)
+		v.from = len(w.arena)
+		w.arena = append(w.arena, raw...)
+		v.to = len(w.arena)
+		w.stored = append(w.stored, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("lock version rows: %w", err)
+		return fmt.Errorf("lock version rows: %w", err)
 	}
-	if len(out) != len(ids) {
-		return nil, fmt.Errorf("lock version rows: %d rows for %d orders: %w", len(out), len(ids), errVersionRowGone)
+	if len(w.stored) != len(w.ids) {
+		return fmt.Errorf("lock version rows: %d rows for %d orders: %w", len(w.stored), len(w.ids), errVersionRowGone)
 	}
-	return out, nil
+	return nil
+}
+
+// versionRow reads a row of lockVersions from its raw values, so that the
+// state stays in pgx's buffer until it is copied into the arena and no Scan
+// boxes three destinations per row. pgx receives the uuid and the bigint in
+// binary, and jsonb as text (or, in binary, a version byte and the text).
+func versionRow(rows pgx.Rows) (id [16]byte, v storedVersion, state []byte, err error) {
+	fds, raw := rows.FieldDescriptions(), rows.RawValues()
+	if fds[0].Format != pgtype.BinaryFormatCode || fds[1].Format != pgtype.BinaryFormatCode || len(raw[0]) != 16 || len(raw[1]) != 8 {
+		// Not the expected forms: let pgx convert.
+		var u pgtype.UUID
+		var s []byte
+		err = rows.Scan(&u, &v.version, &s)
+		return u.Bytes, v, s, err
+	}
+	copy(id[:], raw[0])
+	v.version = int64(binary.BigEndian.Uint64(raw[1]))
+	state = raw[2]
+	if fds[2].Format == pgtype.BinaryFormatCode {
+		if len(state) == 0 || state[0] != 1 {
+			return id, v, nil, fmt.Errorf("jsonb of order %x: unknown binary format version", id)
+		}
+		state = state[1:]
+	}
+	return id, v, state, nil
 }
 
 // pending returns the events of one order's deliveries (sorted by version)
 // above version cur, each version once; how many deliveries it skipped as
 // already applied or repeated; and whether the events continue cur without
-// a hole.
-func pending(ds []Delivery, deliveries []int, cur int64) (todo []eventstore.RecordedEvent, skipped int, gapless bool) {
+// a hole. The events are in w.todo, valid until the next call.
+func (w *scratch) pending(ds []Delivery, deliveries []int, cur int64) (todo []eventstore.RecordedEvent, skipped int, gapless bool) {
 	gapless = true
 	last := cur
+	todo = w.todo[:0]
 	for _, i := range deliveries {
-		ev := ds[i].Event
+		ev := &ds[i].Event
 		if ev.Version <= last {
 			skipped++
 			continue
 		}
 		gapless = gapless && ev.Version == last+1
 		last = ev.Version
-		todo = append(todo, ev)
+		todo = append(todo, *ev)
 	}
+	w.todo = todo
 	return todo, skipped, gapless
+}
+
+// reject rejects the deliveries of one order above version after.
+func (w *scratch) reject(out *batchOutcome, ds []Delivery, deliveries []int, after int64, err error) {
+	for _, i := range deliveries {
+		if ds[i].Event.Version > after {
+			w.rejected[i] = true
+			out.rejected = append(out.rejected, Rejection{Index: i, Err: err})
+		}
+	}
 }
 
 // fold decodes evs and folds them into s, appending one change per event to
@@ -310,68 +371,73 @@ func (r *Runtime) fold(s order.State, evs []eventstore.RecordedEvent, changes []
 
 // versionRows are the versions rows a batch writes, column by column.
 type versionRows struct {
-	ids      []pgtype.UUID
-	versions []int64
-	json     bytes.Buffer // every state's JSON, one after the other
-	ends     []int        // end of each state in json
+	ids     arr[pgtype.UUID]
+	numbers arr[bigint]
+	json    bytes.Buffer  // every state's JSON, one after the other
+	enc     *json.Encoder // into json
+	ends    []int         // end of each state in json
+	cut     arr[text]
 }
 
 func (v *versionRows) add(id pgtype.UUID, s order.State) error {
-	if err := json.NewEncoder(&v.json).Encode(s); err != nil {
+	if v.enc == nil {
+		v.enc = json.NewEncoder(&v.json)
+	}
+	if err := v.enc.Encode(s); err != nil {
 		return fmt.Errorf("encode state of order %x: %w", id.Bytes, err)
 	}
-	v.ids, v.versions = append(v.ids, id), append(v.versions, s.Version)
+	v.ids, v.numbers = append(v.ids, id), append(v.numbers, bigint(s.Version))
 	v.ends = append(v.ends, v.json.Len())
 	return nil
 }
 
-// states cuts json into one jsonb value per row, once it no longer grows.
-func (v *versionRows) states() [][]byte {
-	all, out, from := v.json.Bytes(), make([][]byte, len(v.ends)), 0
-	for i, end := range v.ends {
-		out[i], from = all[from:end], end
+// states cuts json into one value per row, once it no longer grows: one
+// string for all of them, so that each state is a substring, and the
+// statement casts them to jsonb.
+func (v *versionRows) states() arr[text] {
+	all, from := v.json.String(), 0
+	for _, end := range v.ends {
+		v.cut, from = append(v.cut, text(all[from:end])), end
 	}
-	return out
+	return v.cut
+}
+
+func (v versionRows) reset() versionRows {
+	v.json.Reset()
+	return versionRows{ids: v.ids[:0], numbers: v.numbers[:0], json: v.json, enc: v.enc, ends: v.ends[:0], cut: v.cut[:0]}
 }
 
 // checkpointRows are the checkpoints a batch moves, by partition.
 type checkpointRows struct {
-	partitions []int32
-	positions  []int64
-	recordedAt []time.Time
+	partitions arr[integer]
+	positions  arr[bigint]
+	recordedAt arr[tstz]
 }
 
-// checkpoints is, per partition of the batch, the highest position applied
-// or skipped; rejected deliveries do not count (Handle checkpoints them if
-// they succeed alone).
-func checkpoints(ds []Delivery, rejected []bool) checkpointRows {
-	var c checkpointRows
+func (c checkpointRows) reset() checkpointRows {
+	return checkpointRows{partitions: c.partitions[:0], positions: c.positions[:0], recordedAt: c.recordedAt[:0]}
+}
+
+// checkpoints puts in w.cp, per partition of the batch, the highest
+// position applied or skipped, in partition order (the lock order of the
+// checkpoint rows). Rejected deliveries do not count: Handle checkpoints
+// them if they succeed alone.
+func (w *scratch) checkpoints(ds []Delivery) {
+	c := &w.cp
 	for i, d := range ds {
-		if rejected[i] || d.Partition == noCheckpoint {
+		if w.rejected[i] || d.Partition == noCheckpoint {
 			continue
 		}
-		k := slices.Index(c.partitions, int32(d.Partition))
-		if k < 0 {
-			c.partitions = append(c.partitions, int32(d.Partition))
-			c.positions = append(c.positions, d.Event.Position)
-			c.recordedAt = append(c.recordedAt, d.Event.RecordedAt)
-		} else if d.Event.Position > c.positions[k] {
-			c.positions[k], c.recordedAt[k] = d.Event.Position, d.Event.RecordedAt
+		k, found := slices.BinarySearch(c.partitions, integer(d.Partition))
+		if !found {
+			// Kept in partition order; a batch holds a few partitions.
+			c.partitions = slices.Insert(c.partitions, k, integer(d.Partition))
+			c.positions = slices.Insert(c.positions, k, bigint(d.Event.Position))
+			c.recordedAt = slices.Insert(c.recordedAt, k, tstz(d.Event.RecordedAt))
+		} else if bigint(d.Event.Position) > c.positions[k] {
+			c.positions[k], c.recordedAt[k] = bigint(d.Event.Position), tstz(d.Event.RecordedAt)
 		}
 	}
-	// Partition order: the lock order of the checkpoint rows.
-	order := make([]int, len(c.partitions))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(c.partitions[a], c.partitions[b]) })
-	var s checkpointRows
-	for _, i := range order {
-		s.partitions = append(s.partitions, c.partitions[i])
-		s.positions = append(s.positions, c.positions[i])
-		s.recordedAt = append(s.recordedAt, c.recordedAt[i])
-	}
-	return s
 }
 
 // A checkpoint row is the highest position applied from its partition:
@@ -390,15 +456,23 @@ type projectionSQL struct {
 	createVersions, lockVersions, updateVersions, deleteUnborn string
 }
 
+// sqlOf is p's SQL, built once per projection name.
 func sqlOf(p Projection) projectionSQL {
+	if q, ok := sqlCache.Load(p.Name()); ok {
+		return q.(projectionSQL)
+	}
 	vt := versionsTable(p)
-	return projectionSQL{
+	q := projectionSQL{
 		createVersions: `INSERT INTO ` + vt + ` (stream_id, version, state)
 			SELECT id, 0, '{}' FROM unnest($1::uuid[]) AS n(id) ON CONFLICT (stream_id) DO NOTHING`,
 		lockVersions: `SELECT stream_id, version, state FROM ` + vt + `
 			WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id FOR UPDATE`,
-		updateVersions: `UPDATE ` + vt + ` AS v SET version = n.version, state = n.state
-			FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) AS n(id, version, state) WHERE v.stream_id = n.id`,
+		updateVersions: `UPDATE ` + vt + ` AS v SET version = n.version, state = n.state::jsonb
+			FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS n(id, version, state) WHERE v.stream_id = n.id`,
 		deleteUnborn: `DELETE FROM ` + vt + ` WHERE stream_id = ANY($1::uuid[]) AND version = 0`,
 	}
+	sqlCache.Store(p.Name(), q)
+	return q
 }
+
+var sqlCache sync.Map // projection name → projectionSQL

@@ -159,31 +159,31 @@ func (b *customerBuilder) AddOrder(changes []Change) {
 // then customer_paid by customer and currency, in every batch, so that two
 // batches never wait on each other in a cycle).
 type customerRows struct {
-	id           []string
-	orders       []int64
-	byStatus     [len(lifecycle)][]int64
-	first, last  []time.Time
-	paidID, cur  []string
-	paid, refund []pgtype.Numeric
+	id           arr[text]
+	orders       arr[bigint]
+	byStatus     [len(lifecycle)]arr[bigint]
+	first, last  arr[tstz]
+	paidID, cur  arr[text]
+	paid, refund arr[pgtype.Numeric]
 }
 
 func (b *customerBuilder) rows() *customerRows {
 	r := &customerRows{}
 	for _, id := range slices.Sorted(maps.Keys(b.stats)) {
 		c := b.stats[id]
-		r.id = append(r.id, id)
-		r.orders = append(r.orders, c.orders)
+		r.id = append(r.id, text(id))
+		r.orders = append(r.orders, bigint(c.orders))
 		for i, n := range c.byStatus {
-			r.byStatus[i] = append(r.byStatus[i], n)
+			r.byStatus[i] = append(r.byStatus[i], bigint(n))
 		}
-		r.first, r.last = append(r.first, c.first), append(r.last, c.last)
+		r.first, r.last = append(r.first, tstz(c.first)), append(r.last, tstz(c.last))
 	}
 	keys := slices.SortedFunc(maps.Keys(b.paid), func(a, b paidKey) int {
 		return cmp.Or(cmp.Compare(a.customer, b.customer), cmp.Compare(a.currency, b.currency))
 	})
 	for _, k := range keys {
 		m := b.paid[k]
-		r.paidID, r.cur = append(r.paidID, k.customer), append(r.cur, k.currency)
+		r.paidID, r.cur = append(r.paidID, text(k.customer)), append(r.cur, text(k.currency))
 		r.paid, r.refund = append(r.paid, m[0].numeric()), append(r.refund, m[1].numeric())
 	}
 	clear(b.stats)
@@ -200,11 +200,11 @@ func (r *customerRows) statsArrays() []any {
 }
 
 func (r *customerRows) statsValues(i int, buf []any) []any {
-	buf = append(buf[:0], r.id[i], r.orders[i])
+	buf = append(buf[:0], &r.id[i], &r.orders[i])
 	for _, col := range r.byStatus {
-		buf = append(buf, col[i])
+		buf = append(buf, &col[i])
 	}
-	return append(buf, r.first[i], r.last[i])
+	return append(buf, &r.first[i], &r.last[i])
 }
 
 // Queue implements Builder.
@@ -230,7 +230,7 @@ func (b *customerBuilder) Flush(ctx context.Context, db Copier, schema string, f
 	}
 	if _, err := db.CopyFrom(ctx, pgx.Identifier{schema, "customer_paid"}, colNames(customerPaidColumns),
 		pgx.CopyFromSlice(len(r.paidID), func(i int) ([]any, error) {
-			return append(buf[:0], r.paidID[i], r.cur[i], r.paid[i], r.refund[i]), nil
+			return append(buf[:0], &r.paidID[i], &r.cur[i], &r.paid[i], &r.refund[i]), nil
 		})); err != nil {
 		return fmt.Errorf("copy customer_paid: %w", err)
 	}

@@ -38,14 +38,14 @@ var summaryColumns = []column{
 // the one mapping from an order's state to its row, which is half of why a
 // rebuild equals the live model.
 type summaryRows struct {
-	id                                                 []pgtype.UUID
-	customer, currency, status                         []string
-	total, paid, refunded                              []int64
-	lineCount                                          []int32
-	quantity, version                                  []int64
-	created, updated                                   []time.Time
-	placed, paidAt, shipped, delivered, cancelled, ref []pgtype.Timestamptz
-	carrier, tracking, payment, cancelReason           []pgtype.Text
+	id                                                 arr[pgtype.UUID]
+	customer, currency, status                         arr[text]
+	total, paid, refunded                              arr[bigint]
+	lineCount                                          arr[integer]
+	quantity, version                                  arr[bigint]
+	created, updated                                   arr[tstz]
+	placed, paidAt, shipped, delivered, cancelled, ref arr[pgtype.Timestamptz]
+	carrier, tracking, payment, cancelReason           arr[pgtype.Text]
 }
 
 func (r *summaryRows) add(s order.State, updatedAt time.Time) {
@@ -54,17 +54,17 @@ func (r *summaryRows) add(s order.State, updatedAt time.Time) {
 		qty += l.Quantity
 	}
 	r.id = append(r.id, pgtype.UUID{Bytes: s.ID, Valid: true})
-	r.customer = append(r.customer, s.CustomerID)
-	r.currency = append(r.currency, s.Currency)
-	r.status = append(r.status, string(s.Status))
-	r.total = append(r.total, s.TotalMinor)
-	r.paid = append(r.paid, s.PaidMinor)
-	r.refunded = append(r.refunded, s.RefundedMinor)
-	r.lineCount = append(r.lineCount, int32(len(s.Items)))
-	r.quantity = append(r.quantity, qty)
-	r.version = append(r.version, s.Version)
-	r.created = append(r.created, s.CreatedAt)
-	r.updated = append(r.updated, updatedAt)
+	r.customer = append(r.customer, text(s.CustomerID))
+	r.currency = append(r.currency, text(s.Currency))
+	r.status = append(r.status, text(s.Status))
+	r.total = append(r.total, bigint(s.TotalMinor))
+	r.paid = append(r.paid, bigint(s.PaidMinor))
+	r.refunded = append(r.refunded, bigint(s.RefundedMinor))
+	r.lineCount = append(r.lineCount, integer(len(s.Items)))
+	r.quantity = append(r.quantity, bigint(qty))
+	r.version = append(r.version, bigint(s.Version))
+	r.created = append(r.created, tstz(s.CreatedAt))
+	r.updated = append(r.updated, tstz(updatedAt))
 	r.placed = append(r.placed, optTime(s.PlacedAt))
 	r.paidAt = append(r.paidAt, optTime(s.PaidAt))
 	r.shipped = append(r.shipped, optTime(s.ShippedAt))
@@ -87,10 +87,10 @@ func (r *summaryRows) arrays() []any {
 
 func (r *summaryRows) values(i int, buf []any) []any {
 	return append(buf[:0],
-		r.id[i], r.customer[i], r.currency[i], r.status[i], r.total[i], r.paid[i], r.refunded[i],
-		r.lineCount[i], r.quantity[i], r.version[i], r.created[i], r.updated[i], r.placed[i],
-		r.paidAt[i], r.shipped[i], r.delivered[i], r.cancelled[i], r.ref[i], r.carrier[i],
-		r.tracking[i], r.payment[i], r.cancelReason[i])
+		&r.id[i], &r.customer[i], &r.currency[i], &r.status[i], &r.total[i], &r.paid[i], &r.refunded[i],
+		&r.lineCount[i], &r.quantity[i], &r.version[i], &r.created[i], &r.updated[i], &r.placed[i],
+		&r.paidAt[i], &r.shipped[i], &r.delivered[i], &r.cancelled[i], &r.ref[i], &r.carrier[i],
+		&r.tracking[i], &r.payment[i], &r.cancelReason[i])
 }
 
 var lineColumns = []column{
@@ -100,10 +100,10 @@ var lineColumns = []column{
 
 // lineRows holds order_lines rows column by column, like summaryRows.
 type lineRows struct {
-	id              []pgtype.UUID
-	no              []int32
-	sku, name       []string
-	quantity, price []int64
+	id              arr[pgtype.UUID]
+	no              arr[integer]
+	sku, name       arr[text]
+	quantity, price arr[bigint]
 }
 
 // add appends every line of s, numbered from 1 in the order their SKU was
@@ -111,18 +111,18 @@ type lineRows struct {
 func (r *lineRows) add(id pgtype.UUID, s order.State) {
 	for i, l := range s.Items {
 		r.id = append(r.id, id)
-		r.no = append(r.no, int32(i+1))
-		r.sku = append(r.sku, l.SKU)
-		r.name = append(r.name, l.Name)
-		r.quantity = append(r.quantity, l.Quantity)
-		r.price = append(r.price, l.UnitPriceMinor)
+		r.no = append(r.no, integer(i+1))
+		r.sku = append(r.sku, text(l.SKU))
+		r.name = append(r.name, text(l.Name))
+		r.quantity = append(r.quantity, bigint(l.Quantity))
+		r.price = append(r.price, bigint(l.UnitPriceMinor))
 	}
 }
 
 func (r *lineRows) arrays() []any { return []any{r.id, r.no, r.sku, r.name, r.quantity, r.price} }
 
 func (r *lineRows) values(i int, buf []any) []any {
-	return append(buf[:0], r.id[i], r.no[i], r.sku[i], r.name[i], r.quantity[i], r.price[i])
+	return append(buf[:0], &r.id[i], &r.no[i], &r.sku[i], &r.name[i], &r.quantity[i], &r.price[i])
 }
 
 var (
@@ -142,7 +142,7 @@ func (OrderSummary) NewBuilder() Builder { return &summaryBuilder{} }
 // lines of the orders whose items changed.
 type summaryBuilder struct {
 	summaries summaryRows
-	changed   []pgtype.UUID // orders whose lines are rewritten
+	changed   arr[pgtype.UUID] // orders whose lines are rewritten
 	lines     lineRows
 }
 

@@ -117,10 +117,10 @@ func (b *salesBuilder) AddOrder(changes []Change) {
 // currency: the lock order of a live batch, the same in every batch, so two
 // batches adding to the same days never wait on each other in a cycle.
 type salesRows struct {
-	day                                 []pgtype.Date
-	currency                            []string
-	placed, paid, cancelled, refunded   []int64
-	placedMinor, revenue, refundedMinor []pgtype.Numeric
+	day                                 arr[pgtype.Date]
+	currency                            arr[text]
+	placed, paid, cancelled, refunded   arr[bigint]
+	placedMinor, revenue, refundedMinor arr[pgtype.Numeric]
 }
 
 func (b *salesBuilder) sorted() *salesRows {
@@ -128,13 +128,13 @@ func (b *salesBuilder) sorted() *salesRows {
 	for _, k := range slices.SortedFunc(maps.Keys(b.rows), salesKey.compare) {
 		d := b.rows[k]
 		r.day = append(r.day, pgtype.Date{Time: k.day, Valid: true})
-		r.currency = append(r.currency, k.currency)
-		r.placed = append(r.placed, d.placed)
+		r.currency = append(r.currency, text(k.currency))
+		r.placed = append(r.placed, bigint(d.placed))
 		r.placedMinor = append(r.placedMinor, d.placedMinor.numeric())
-		r.paid = append(r.paid, d.paid)
+		r.paid = append(r.paid, bigint(d.paid))
 		r.revenue = append(r.revenue, d.revenue.numeric())
-		r.cancelled = append(r.cancelled, d.cancelled)
-		r.refunded = append(r.refunded, d.refunded)
+		r.cancelled = append(r.cancelled, bigint(d.cancelled))
+		r.refunded = append(r.refunded, bigint(d.refunded))
 		r.refundedMinor = append(r.refundedMinor, d.refundedMinor.numeric())
 	}
 	clear(b.rows)
@@ -146,8 +146,8 @@ func (r *salesRows) arrays() []any {
 }
 
 func (r *salesRows) values(i int, buf []any) []any {
-	return append(buf[:0], r.day[i], r.currency[i], r.placed[i], r.placedMinor[i], r.paid[i], r.revenue[i],
-		r.cancelled[i], r.refunded[i], r.refundedMinor[i])
+	return append(buf[:0], &r.day[i], &r.currency[i], &r.placed[i], &r.placedMinor[i], &r.paid[i], &r.revenue[i],
+		&r.cancelled[i], &r.refunded[i], &r.refundedMinor[i])
 }
 
 // Queue implements Builder.

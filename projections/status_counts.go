@@ -103,11 +103,11 @@ func (b *statusBuilder) AddOrder(changes []Change) {
 
 // Queue implements Builder: the statuses whose count changed.
 func (b *statusBuilder) Queue(batch *pgx.Batch) {
-	var statuses []string
-	var ns []int64
+	var statuses arr[text]
+	var ns arr[bigint]
 	for i, n := range b.counts {
 		if n != 0 {
-			statuses, ns = append(statuses, string(lifecycle[i])), append(ns, n)
+			statuses, ns = append(statuses, text(lifecycle[i])), append(ns, bigint(n))
 		}
 	}
 	if len(statuses) > 0 {
