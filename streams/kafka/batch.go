@@ -28,9 +28,11 @@ type BatchConsumerConfig struct {
 	// partitions' readers and the handler. Default 1000.
 	MaxBatch int
 	// Linger is how long a batch waits to fill after its first message.
-	// Default 5ms; negative means no wait (a batch is what was already
-	// fetched). It only matters at low rates: under load a batch is full
-	// before the linger ends.
+	// Default 10ms; negative means no wait (a batch is what was already
+	// fetched). Under load a batch is full before the linger ends; at
+	// moderate rates it trades that much latency for fewer, larger batches
+	// (each costs the handler a fixed amount: for the projector, three round
+	// trips and a commit).
 	Linger time.Duration
 	// CommitInterval is how often the offsets of handled batches are
 	// committed: one request for all of the member's partitions. Default
@@ -61,7 +63,7 @@ func (c *BatchConsumerConfig) setDefaults() {
 		c.MaxBatch = 1000
 	}
 	if c.Linger == 0 {
-		c.Linger = 5 * time.Millisecond
+		c.Linger = 10 * time.Millisecond
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = time.Second

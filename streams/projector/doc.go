@@ -4,7 +4,7 @@
 // read by a kafka.BatchConsumer, so a slow or failing read model never holds
 // back another, and a rebuild of one leaves the others running. The
 // consumer takes the messages of all the partitions this process holds, up
-// to MaxBatch (1000) events or Linger (5ms) after the first, and the
+// to MaxBatch (1000) events or Linger (10ms) after the first, and the
 // runtime applies them to the projection in one transaction
 // (projections.Runtime.ApplyBatch: versions rows locked in stream id order
 // with one statement, folded in memory, each table written with one

@@ -30,7 +30,7 @@ type Config struct {
 	// MaxBatch bounds the events of one batch (one transaction per
 	// projection); Linger is how long a batch waits to fill after its first
 	// event; offsets are committed every CommitInterval. Defaults 1000,
-	// 5ms and 1s (kafka.BatchConsumerConfig's).
+	// 10ms and 1s (kafka.BatchConsumerConfig's).
 	MaxBatch       int
 	Linger         time.Duration
 	CommitInterval time.Duration
