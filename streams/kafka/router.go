@@ -32,6 +32,11 @@ type RouterOptions struct {
 	MaxRetries      int
 	InitialInterval time.Duration
 	MaxInterval     time.Duration
+	// Poisonable says whether an error that outlasted the retries sends
+	// the message to the DLQ; when it says no, the message is nacked and
+	// redelivered instead (an error that is not the message's fault, such as
+	// a database restart, must not dead-letter it). Nil means every error.
+	Poisonable func(error) bool
 	// CloseTimeout bounds how long Router.Close waits for handlers.
 	// Default 30s.
 	CloseTimeout time.Duration
@@ -86,7 +91,8 @@ func NewRouter(logger *slog.Logger, opts RouterOptions) (*message.Router, error)
 // retried and finally dead-lettered like any other. The poison queue acks
 // the message after publishing it to the DLQ (with the error in metadata
 // "reason_poisoned"), so one bad event does not block its partition; if
-// the DLQ publish fails, the message is nacked and redelivered.
+// the DLQ publish fails, or Poisonable says the error is not the message's
+// fault, the message is nacked and redelivered.
 func Middleware(logger *slog.Logger, opts RouterOptions) ([]message.HandlerMiddleware, error) {
 	opts.setDefaults()
 	if opts.DLQPublisher == nil {
@@ -95,7 +101,11 @@ func Middleware(logger *slog.Logger, opts RouterOptions) ([]message.HandlerMiddl
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	poison, err := middleware.PoisonQueue(opts.DLQPublisher, opts.DLQTopic)
+	poisonable := opts.Poisonable
+	if poisonable == nil {
+		poisonable = func(error) bool { return true }
+	}
+	poison, err := middleware.PoisonQueueWithFilter(opts.DLQPublisher, opts.DLQTopic, poisonable)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,9 @@
 // is applied in its own transaction with up to MaxRetries retries; if it
 // still fails, the poison queue publishes it to orders.events.dlq with the
 // error in the reason_poisoned header, projection_dlq_total counts it, and
-// it is acked. The batch's offsets advance only after every event retried
+// it is acked. If it still fails for a transient reason (the database went
+// away meanwhile), it is nacked instead, and the whole batch is handed over
+// again later. The batch's offsets advance only after every event retried
 // alone is settled. Only the bad event (and the later events of its order,
 // which cannot be applied without it) is dead-lettered; the other orders go
 // on.

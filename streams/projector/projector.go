@@ -89,7 +89,11 @@ func Run(ctx context.Context, cfg Config) error {
 		DLQTopic:        cfg.DLQTopic,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
-		Registerer:      cfg.Registerer,
+		// An event retried alone that still fails because the database is
+		// away is nacked, and its batch handed over again later: only an
+		// event's own failure dead-letters it.
+		Poisonable: func(err error) bool { return !projections.Transient(err) },
+		Registerer: cfg.Registerer,
 	})
 	if err != nil {
 		return err
