@@ -275,7 +275,7 @@ func (c *BatchConsumer) handleLoop(ctx context.Context, log *slog.Logger, queue 
 	batch := make([]kafkago.Message, 0, c.cfg.MaxBatch)
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
-	for {
+	for ctx.Err() == nil {
 		batch = batch[:0]
 		select {
 		case m := <-queue:
