@@ -220,11 +220,10 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 func (w *scratch) release() {
 	clear(w.todo)
 	clear(w.changes)
-	*w = scratch{
-		idx: w.idx[:0], runs: w.runs[:0], ids: w.ids[:0], stored: w.stored[:0], arena: w.arena[:0],
-		todo: w.todo[:0], changes: w.changes[:0], rejected: w.rejected[:0],
-		versions: w.versions.reset(), unborn: w.unborn[:0], cp: w.cp.reset(),
-	}
+	w.idx, w.runs, w.ids, w.stored, w.arena = w.idx[:0], w.runs[:0], w.ids[:0], w.stored[:0], w.arena[:0]
+	w.todo, w.changes, w.rejected, w.unborn = w.todo[:0], w.changes[:0], w.rejected[:0], w.unborn[:0]
+	w.versions.reset()
+	w.cp.reset()
 	scratchPool.Put(w)
 }
 
@@ -402,9 +401,9 @@ func (v *versionRows) states() arr[text] {
 	return v.cut
 }
 
-func (v versionRows) reset() versionRows {
-	v.json.Reset()
-	return versionRows{ids: v.ids[:0], numbers: v.numbers[:0], json: v.json, enc: v.enc, ends: v.ends[:0], cut: v.cut[:0]}
+func (v *versionRows) reset() {
+	v.json.Reset() // the encoder keeps writing into it
+	v.ids, v.numbers, v.ends, v.cut = v.ids[:0], v.numbers[:0], v.ends[:0], v.cut[:0]
 }
 
 // checkpointRows are the checkpoints a batch moves, by partition.
@@ -414,8 +413,8 @@ type checkpointRows struct {
 	recordedAt arr[tstz]
 }
 
-func (c checkpointRows) reset() checkpointRows {
-	return checkpointRows{partitions: c.partitions[:0], positions: c.positions[:0], recordedAt: c.recordedAt[:0]}
+func (c *checkpointRows) reset() {
+	c.partitions, c.positions, c.recordedAt = c.partitions[:0], c.positions[:0], c.recordedAt[:0]
 }
 
 // checkpoints puts in w.cp, per partition of the batch, the highest
