@@ -128,7 +128,7 @@ func (r *Runtime) finish(ctx context.Context, owner *pgxpool.Pool, p Projection,
 	}
 	after := head
 	for {
-		n, last, err := r.catchUp(ctx, owner, p, shadow, after)
+		n, last, err := r.catchUp(ctx, owner, p, shadow, after, st)
 		if err != nil {
 			return fmt.Errorf("rebuild %s: catch up: %w", p.Name(), err)
 		}

@@ -157,8 +157,12 @@ func (r *Runtime) foldJob(job *foldJob) error {
 	job.folded = make([]foldedOrder, len(job.ends))
 	from := 0
 	for i, end := range job.ends {
-		changes, state, err := r.fold(job.events[from:end])
+		evs := job.events[from:end]
+		changes, state, err := r.fold(order.State{}, evs, make([]Change, 0, len(evs)))
 		from = end
+		if err != nil {
+			err = fmt.Errorf("order %s: %w", evs[0].StreamID, err)
+		}
 		f := &job.folded[i]
 		f.changes, f.err, f.version = changes, err, state.Version
 		if len(changes) == 0 {
@@ -241,21 +245,4 @@ func copyVersions(ctx context.Context, owner *pgxpool.Pool, ps []Projection) err
 		})
 	}
 	return g.Wait()
-}
-
-// fold decodes and folds one order's events into changes. On an event it
-// cannot decode it returns the changes before it, and the error.
-func (r *Runtime) fold(evs []eventstore.RecordedEvent) ([]Change, order.State, error) {
-	changes := make([]Change, 0, len(evs))
-	var s order.State
-	for _, rec := range evs {
-		e, err := r.registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-		if err != nil {
-			return changes, s, fmt.Errorf("order %s version %d: %w", rec.StreamID, rec.Version, err)
-		}
-		before := s
-		s.Apply(e)
-		changes = append(changes, Change{Before: before, After: s, Event: e, Recorded: rec})
-	}
-	return changes, s, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
 )
@@ -51,13 +52,13 @@ const catchUpBatch = 1000
 
 // catchUp applies up to catchUpBatch events after "after" to the shadow
 // tables through the live apply path, in one transaction.
-func (r *Runtime) catchUp(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, after int64) (int64, int64, error) {
+func (r *Runtime) catchUp(ctx context.Context, owner *pgxpool.Pool, p Projection, shadow string, after int64, st *RebuildStats) (int64, int64, error) {
 	evs, err := r.store.ReadAll(ctx, after, catchUpBatch)
 	if err != nil || len(evs) == 0 {
 		return 0, after, err
 	}
 	err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
-		return r.applyShadow(ctx, tx, p, shadow, evs)
+		return r.applyShadow(ctx, tx, p, shadow, evs, st)
 	})
 	if err != nil {
 		return 0, after, err
@@ -65,16 +66,32 @@ func (r *Runtime) catchUp(ctx context.Context, owner *pgxpool.Pool, p Projection
 	return int64(len(evs)), evs[len(evs)-1].Position, nil
 }
 
-func (r *Runtime) applyShadow(ctx context.Context, tx pgx.Tx, p Projection, shadow string, evs []eventstore.RecordedEvent) error {
+// applyShadow applies evs to the shadow tables as one batch of the live
+// path. An event no code can decode is counted and left out, as the load
+// leaves it out (the live projector dead-letters it), and so is every later
+// event of its order.
+func (r *Runtime) applyShadow(ctx context.Context, tx pgx.Tx, p Projection, shadow string, evs []eventstore.RecordedEvent, st *RebuildStats) error {
 	if _, err := tx.Exec(ctx, "SET LOCAL search_path = "+shadow+", public"); err != nil {
 		return err
 	}
-	for _, ev := range evs {
-		if _, err := r.apply(ctx, tx, p, noCheckpoint, ev); err != nil {
-			return err
+	ds := make([]Delivery, len(evs))
+	for i, ev := range evs {
+		ds[i] = Delivery{Event: ev, Partition: noCheckpoint}
+	}
+	out, err := r.applyBatch(ctx, tx, p, ds)
+	if err != nil {
+		return err
+	}
+	cut := map[ulid.ULID]bool{}
+	for _, rj := range out.rejected {
+		ev := evs[rj.Index]
+		if !cut[ev.StreamID] {
+			cut[ev.StreamID] = true
+			st.Undecodable++
+			r.log.Warn("rebuild catch-up: order stops at an undecodable event", "projection", p.Name(), "order", ev.StreamID.String(), "err", rj.Err)
 		}
 	}
-	_, err := tx.Exec(ctx, "SET LOCAL search_path = public")
+	_, err = tx.Exec(ctx, "SET LOCAL search_path = public")
 	return err
 }
 
@@ -102,7 +119,7 @@ func (r *Runtime) swap(ctx context.Context, owner *pgxpool.Pool, p Projection, s
 			if len(evs) == 0 {
 				break
 			}
-			if err := r.applyShadow(ctx, tx, p, shadow, evs); err != nil {
+			if err := r.applyShadow(ctx, tx, p, shadow, evs, st); err != nil {
 				return err
 			}
 			st.CaughtUp += int64(len(evs))

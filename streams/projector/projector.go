@@ -1,14 +1,3 @@
-// Package projector feeds the read models from Kafka: one consumer group per
-// projection on the events topic, all handlers under one watermill Router
-// with the project's standard middleware (correlation, poison queue to the
-// DLQ, retry with backoff, recoverer).
-//
-// Each projection is its own consumer group ("orderflow.projection.<name>"),
-// so a slow or failing read model never holds back another, and a rebuild
-// of one leaves the others running. The subscriber delivers a partition's
-// messages one at a time and commits an offset only after the projection's
-// transaction committed (the handler returned nil): at least once, made
-// exactly once in effect by the runtime's version check.
 package projector
 
 import (
@@ -19,13 +8,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
-// Config configures a projector.
+// Config configures a projector. Zero values mean the documented defaults.
 type Config struct {
 	Kafka    kafka.Config
 	Topic    string // the events topic
@@ -37,8 +26,15 @@ type Config struct {
 	Projections []projections.Projection
 	// GroupPrefix prefixes consumer group ids. Default "orderflow.projection.".
 	GroupPrefix string
-	// MaxRetries before an event is dead-lettered, waiting InitialInterval
-	// then doubling. Defaults 5 and 100ms.
+	// MaxBatch bounds the events of one batch (one transaction per
+	// projection); Linger is how long a batch waits to fill after its first
+	// event; offsets are committed every CommitInterval. Defaults 1000,
+	// 10ms and 1s (kafka.BatchConsumerConfig's).
+	MaxBatch       int
+	Linger         time.Duration
+	CommitInterval time.Duration
+	// MaxRetries before an event retried alone is dead-lettered, waiting
+	// InitialInterval then doubling. Defaults 5 and 100ms.
 	MaxRetries      int
 	InitialInterval time.Duration
 	// SessionTimeout is how long the group waits for a member that stopped
@@ -62,8 +58,8 @@ func (c Config) GroupID(p projections.Projection) string {
 	return prefix + p.Name()
 }
 
-// Run consumes until ctx ends, then closes the router (which waits for the
-// handlers in flight and makes the subscribers' final commits).
+// Run consumes until ctx ends, then stops the consumers (each makes a last
+// offset commit) and the router (which waits for the events in flight).
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -102,9 +98,11 @@ func Run(ctx context.Context, cfg Config) error {
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
 		DLQPublisher: dlq,
 		DLQTopic:     cfg.DLQTopic,
-		// A projection failing because PostgreSQL is down is redelivered
-		// until it is back, never dead-lettered.
-		Transient:       pg.Unavailable,
+		// An event retried alone that still fails because the database is
+		// away (or restarting, or picked it as a deadlock victim) is nacked
+		// and redelivered until it is back: only an event's own failure
+		// dead-letters it.
+		Transient:       projections.Transient,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
 		Registerer:      cfg.Registerer,
@@ -112,33 +110,49 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var subs []*kafka.Subscriber
-	defer func() {
-		for _, s := range subs {
-			_ = s.Close()
-		}
-	}()
+
+	lag := newLagCollector()
+	var consumers []*consumer
 	for _, p := range cfg.Projections {
-		sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
+		log := cfg.Logger.With("projection", p.Name())
+		bc, err := kafka.NewBatchConsumer(kafka.BatchConsumerConfig{
 			Config:            cfg.Kafka,
 			GroupID:           cfg.GroupID(p),
+			Topic:             cfg.Topic,
 			StartOffset:       kafka.FirstOffset,
+			MaxBatch:          cfg.MaxBatch,
+			Linger:            cfg.Linger,
+			CommitInterval:    cfg.CommitInterval,
 			SessionTimeout:    cfg.SessionTimeout,
 			RebalanceTimeout:  cfg.SessionTimeout,
 			HeartbeatInterval: cfg.SessionTimeout / 10,
-		}, cfg.Logger.With("projection", p.Name()))
+		}, log)
 		if err != nil {
 			return err
 		}
-		subs = append(subs, sub)
+		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log}
+		consumers = append(consumers, c)
+		lag.add(p.Name(), bc)
 		// The handler is named after the projection: the poison queue
 		// records it, and projection_dlq_total is labelled with it.
-		router.AddConsumerHandler(p.Name(), cfg.Topic, sub, handler(cfg.Runtime, p))
+		router.AddConsumerHandler(p.Name(), cfg.Topic, c.alone, handler(cfg.Runtime, p))
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(lag); err != nil {
+			return fmt.Errorf("projector: metrics: %w", err)
+		}
+		defer cfg.Registerer.Unregister(lag)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return router.Run(gctx) })
+	for _, c := range consumers {
+		g.Go(func() error { return c.kafka.Run(gctx, c.handle) })
 		if cfg.OnState != nil {
-			cfg.OnState(ctx, p.Name(), "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(p))
+			cfg.OnState(ctx, c.p.Name(), "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(c.p))
 		}
 	}
-	err = router.Run(ctx)
+	err = g.Wait()
 	if err != nil && ctx.Err() == nil && cfg.OnState != nil {
 		for _, p := range cfg.Projections {
 			cfg.OnState(context.WithoutCancel(ctx), p.Name(), "failed", err.Error())
