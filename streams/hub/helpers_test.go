@@ -61,6 +61,9 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 	cfg := hub.Config{
 		Store: e.store, Subscriber: sub, Topic: testTopic, PollInterval: 200 * time.Millisecond,
 		Registerer: reg, Logger: testenv.Logger(t), ShutdownTimeout: 10 * time.Second,
+		// Every test client is 127.0.0.1: the connection caps are lifted
+		// unless a test (of the caps) sets them.
+		MaxConnections: 1 << 20, MaxConnectionsPerClient: 1 << 20,
 	}
 	if mod != nil {
 		mod(&cfg)
