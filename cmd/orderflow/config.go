@@ -61,6 +61,18 @@ func (f *flags) int(p *int, name, env string, def int, help string) {
 	f.IntVar(p, name, v, help+" ($"+env+")")
 }
 
+func (f *flags) float(p *float64, name, env string, def float64, help string) {
+	v := def
+	if s, ok := os.LookupEnv(env); ok {
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			f.problems = append(f.problems, fmt.Sprintf("%s=%q: not a number", env, s))
+		}
+		v = n
+	}
+	f.Float64Var(p, name, v, help+" ($"+env+")")
+}
+
 func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, help string) {
 	v := def
 	if s, ok := os.LookupEnv(env); ok {

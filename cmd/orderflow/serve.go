@@ -50,6 +50,11 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	hubOrigins      string
 	hubSendBuffer   int
+
+	// Limits and transport security (transport.go, limits.go).
+	http               httpConfig
+	hub                hubLimits
+	dbStatementTimeout time.Duration
 }
 
 func (c *serveConfig) hasRole(r string) bool {
@@ -57,6 +62,17 @@ func (c *serveConfig) hasRole(r string) bool {
 }
 
 func runServe(ctx context.Context, args []string) error {
+	c, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	log := c.logger(os.Stderr)
+	slog.SetDefault(log)
+	return serve(ctx, c, log)
+}
+
+// parseServe reads serve's flags and environment and validates them.
+func parseServe(args []string) (serveConfig, error) {
 	var c serveConfig
 	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). The Kafka SASL password is read from $ORDERFLOW_KAFKA_SASL_PASSWORD only (never a flag: it would show in ps).")
 	c.register(f)
@@ -68,6 +84,9 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
+	c.http.register(f)
+	c.hub.register(f)
+	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
 		c.validate(f)
 		c.kafka.validate(f)
@@ -79,12 +98,14 @@ func runServe(ctx context.Context, args []string) error {
 		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
+		c.http.validate(f, c.httpAddr)
+		c.hub.validate(f)
+		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
+			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
 	}); err != nil {
-		return err
+		return c, err
 	}
-	log := c.logger(os.Stderr)
-	slog.SetDefault(log)
-	return serve(ctx, c, log)
+	return c, nil
 }
 
 func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
@@ -94,7 +115,11 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		log.Info("migrations applied")
 	}
-	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: int32(c.dbMaxConns), ApplicationName: "orderflow"})
+	servingURL, err := withStatementTimeout(c.databaseURL, c.dbStatementTimeout)
+	if err != nil {
+		return err
+	}
+	pool, err := pg.Connect(ctx, servingURL, pg.Options{MaxConns: int32(c.dbMaxConns), ApplicationName: "orderflow"})
 	if err != nil {
 		return err
 	}
@@ -110,18 +135,25 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	checks.Add("postgres", func(ctx context.Context) (string, error) { return "", pool.Ping(ctx) })
 	checks.Add("migrations", migrationsCheck(c.databaseURL))
 
-	mux := http.NewServeMux()
+	// mux is the public listener's, opsMux the operations listener's.
+	mux, opsMux := http.NewServeMux(), http.NewServeMux()
+	clients := c.http.clients()
+	limiter, err := c.http.limiter(reg, clients)
+	if err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
-	mux.HandleFunc("GET /readyz", checks.Readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /readyz", checks.Public(time.Second))
+	opsMux.HandleFunc("GET /readyz", checks.Readyz)
+	opsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
 	mux.Handle("GET /{$}", web.Handler())
 	mux.Handle("GET /assets/", web.Handler())
 	registry := order.NewRegistry()
 	if c.hasRole("api") {
 		svc := commands.NewService(pool, store, registry, time.Now)
-		commands.NewAPI(svc).Register(mux)
-		queries.NewAPI(pool, store, registry, queries.Options{}).Register(mux)
+		commands.NewAPI(svc).Register(limiter.Mux(mux))
+		queries.NewAPI(pool, store, registry, queries.Options{}).Register(limiter.Mux(mux))
 	}
 
 	var rl *relay.Relay
@@ -172,28 +204,47 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			h, err := hub.New(hub.Config{Store: store, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
-				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer})
+			// Recoveries read on a pool of their own, so live delivery
+			// never waits for a connection behind them.
+			recoveryPool, err := pg.Connect(ctx, servingURL, pg.Options{MaxConns: int32(c.hub.recoveryConns), ApplicationName: "orderflow-hub-recovery"})
 			if err != nil {
 				return err
 			}
-			h.Register(mux) // GET /v1/stream; Run closes its WebSockets (1001) when ctx ends
+			defer recoveryPool.Close()
+			recoveryStore, err := eventstore.NewWithGroupCommit(recoveryPool, eventstore.GroupCommit{Disabled: true}) // reads only
+			if err != nil {
+				return err
+			}
+			hcfg := hub.Config{Store: store, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
+				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
+			c.hub.apply(&hcfg, clients, recoveryStore)
+			h, err := hub.New(hcfg)
+			if err != nil {
+				return err
+			}
+			// GET /v1/stream; Run closes its WebSockets (1001) when ctx ends.
+			mux.Handle("GET "+hub.Path, limiter.Limit(httpx.ClassStream, h))
 			g.Go(func() error {
 				defer func() { _ = sub.Close() }()
 				return h.Run(ctx)
 			})
 		}
 	}
-	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
+	opsMux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
 	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 	g.Go(func() error { return expireKeys(ctx, pool, log) })
 	httpx.HandleUnmatched(mux)
-	measured, err := httpx.Metrics(reg, mux)
+	public, opsHandler, err := c.http.handlers(log, reg, mux, opsMux)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, measured), log) })
-	log.Info("orderflow serving", "http", c.httpAddr, "roles", c.roles)
+	g.Go(func() error {
+		return serveHTTP(ctx, c.http.server(public, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
+	})
+	g.Go(func() error {
+		return serveHTTP(ctx, c.http.server(opsHandler, log), c.http.opsAddr, "", "", c.shutdownTimeout, log)
+	})
+	log.Info("orderflow serving", "http", c.httpAddr, "tls", c.http.tls(), "ops", c.http.opsAddr, "roles", c.roles)
 	return g.Wait()
 }
 
@@ -211,39 +262,6 @@ func relayCheck(rl *relay.Relay) health.Check {
 		}
 		return fmt.Sprintf("leader, checkpoint %d, lag %d events", st.Checkpoint, st.LagEvents), nil
 	}
-}
-
-// serveHTTP runs the server until ctx ends, then drains for up to the
-// shutdown timeout.
-func serveHTTP(ctx context.Context, c serveConfig, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Addr:              c.httpAddr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	ln, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.httpAddr, err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down HTTP", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // migrationsCheck reports whether the schema is current. Probes come every

@@ -19,8 +19,10 @@ import (
 
 // Server is a running `orderflow serve` process.
 type Server struct {
-	URL       string // http://127.0.0.1:port
+	URL       string // http://127.0.0.1:port (https:// when the test set ORDERFLOW_TLS_CERT_FILE)
 	Addr      string // 127.0.0.1:port
+	OpsURL    string // http://127.0.0.1:port of the operations listener
+	OpsAddr   string
 	KafkaAddr string // the embedded broker's address
 	LogPath   string // the process's stderr and stdout
 	cmd       *exec.Cmd
@@ -30,13 +32,18 @@ type Server struct {
 // Serve builds cmd/orderflow and runs `orderflow serve` on the environment's
 // database with the embedded broker, on free ports, logging to a file in the
 // test's temporary directory; env adds or overrides variables ("K=V"). It
-// returns once /readyz answers 200. The process gets SIGTERM when the test
-// ends (SIGKILL if it has not exited within Patience).
+// returns once the operations listener's /readyz answers 200. The process
+// gets SIGTERM when the test ends (SIGKILL if it has not exited within
+// Patience).
+//
+// The per-client rate limits are off (ORDERFLOW_RATE_*=0): every test client
+// is 127.0.0.1, so one test's requests would throttle another's. A test of
+// the limits sets them in env.
 func (e *Env) Serve(t testing.TB, env ...string) *Server {
 	t.Helper()
 	bin := Binary(t)
-	s := &Server{Addr: FreeAddr(t), KafkaAddr: FreeAddr(t), exited: make(chan error, 1)}
-	s.URL = "http://" + s.Addr
+	s := &Server{Addr: FreeAddr(t), OpsAddr: FreeAddr(t), KafkaAddr: FreeAddr(t), exited: make(chan error, 1)}
+	s.URL, s.OpsURL = "http://"+s.Addr, "http://"+s.OpsAddr
 	s.LogPath = filepath.Join(t.TempDir(), "server.log")
 	logFile, err := os.Create(s.LogPath)
 	if err != nil {
@@ -46,11 +53,18 @@ func (e *Env) Serve(t testing.TB, env ...string) *Server {
 	s.cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+e.DB.URL,
 		"ORDERFLOW_HTTP_ADDR="+s.Addr,
+		"ORDERFLOW_OPS_ADDR="+s.OpsAddr,
+		"ORDERFLOW_RATE_COMMANDS=0", "ORDERFLOW_RATE_QUERIES=0", "ORDERFLOW_RATE_STREAM=0",
 		"ORDERFLOW_KAFKA_EMBEDDED_ADDR="+s.KafkaAddr,
 		"KAFKA_BROKERS=",
 		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
 	)
 	s.cmd.Env = append(s.cmd.Env, env...)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "ORDERFLOW_TLS_CERT_FILE=") && kv != "ORDERFLOW_TLS_CERT_FILE=" {
+			s.URL = "https://" + s.Addr
+		}
+	}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -88,7 +102,7 @@ func (s *Server) waitReady() error {
 			return fmt.Errorf("the server exited: %v", err)
 		default:
 		}
-		res, err := http.Get(s.URL + "/readyz")
+		res, err := http.Get(s.OpsURL + "/readyz")
 		if err == nil {
 			b, _ := io.ReadAll(res.Body)
 			_ = res.Body.Close()
