@@ -94,7 +94,7 @@ func runBenchRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
+		pf, err := os.Create(cpuProfile) // #nosec G304 -- the operator names the profile file (--cpuprofile)
 		if err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func copyEvents(ctx context.Context, owner *pgxpool.Pool, head int64) (time.Dura
 	}()
 	tag, err := dst.Conn().PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", rebuildCompareTable, cols))
 	if err != nil {
-		pr.CloseWithError(err)
+		_ = pr.CloseWithError(err) // always nil for a pipe
 		<-errc
 		return 0, 0, fmt.Errorf("copy events: %w", err)
 	}

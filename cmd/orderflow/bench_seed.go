@@ -46,7 +46,7 @@ func runBenchSeed(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	cfg.Seed = uint64(seedVal)
+	cfg.Seed = uint64(seedVal) // #nosec G115 -- --seed is validated ≥ 1 above
 	owner, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 4, KeepOwnerRole: true, ApplicationName: "orderflow bench seed"})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"time"
@@ -61,4 +62,16 @@ func withStatementTimeout(databaseURL string, d time.Duration) (string, error) {
 	q.Set("statement_timeout", strconv.FormatInt(d.Milliseconds(), 10))
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// poolSize is a validated connection count as pgxpool wants it, clamped to
+// int32 (validation keeps it far below).
+func poolSize(n int) int32 {
+	if n < 1 {
+		return 1
+	}
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int32(n)
 }

@@ -119,7 +119,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	pool, err := pg.Connect(ctx, servingURL, pg.Options{MaxConns: int32(c.dbMaxConns), ApplicationName: "orderflow"})
+	pool, err := pg.Connect(ctx, servingURL, pg.Options{MaxConns: poolSize(c.dbMaxConns), ApplicationName: "orderflow"})
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			}
 			// Recoveries read on a pool of their own, so live delivery
 			// never waits for a connection behind them.
-			recoveryPool, err := pg.Connect(ctx, servingURL, pg.Options{MaxConns: int32(c.hub.recoveryConns), ApplicationName: "orderflow-hub-recovery"})
+			recoveryPool, err := pg.Connect(ctx, servingURL, pg.Options{MaxConns: poolSize(c.hub.recoveryConns), ApplicationName: "orderflow-hub-recovery"})
 			if err != nil {
 				return err
 			}

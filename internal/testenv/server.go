@@ -49,7 +49,7 @@ func (e *Env) Serve(t testing.TB, env ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "serve")
+	s.cmd = exec.Command(bin, "serve") // #nosec G204 -- test support: the binary this package just built
 	s.cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+e.DB.URL,
 		"ORDERFLOW_HTTP_ADDR="+s.Addr,
@@ -124,7 +124,7 @@ func (s *Server) waitReady() error {
 func Binary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "orderflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow") // #nosec G204 -- test support: the path is in the test's temporary directory
 	build.Dir = moduleRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/orderflow: %v\n%s", err, out)
