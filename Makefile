@@ -21,9 +21,15 @@ BENCH_SCENARIOS ?=
 BENCH_DRAIN_EVENTS ?= 1000000
 BENCH_DRAIN_TIMEOUT ?= 3m
 BENCH_OUT := test-artifacts/bench
+FUZZTIME ?= 10s
+# Every fuzz target as package:Function. Their seeds (f.Add and
+# testdata/fuzz/<Function>/) run in every `go test`; `make fuzz` mutates
+# them for FUZZTIME each.
+FUZZ_TARGETS := ./internal/httpx:FuzzValidID ./queries:FuzzConsistencyToken ./queries:FuzzCursor \
+	./streams/hub:FuzzClientFrame
 PGSCRIPT := scripts/postgres.sh
 
-.PHONY: help build run test vet lint bench bench-go clean pg-up pg-down pg-status race-toolchain kcat promtool browser-deps deploy-check
+.PHONY: help build run test vet lint bench bench-go fuzz clean pg-up pg-down pg-status race-toolchain kcat promtool browser-deps deploy-check
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -58,6 +64,15 @@ bench: build pg-up ## system benchmarks vs pgbench (BENCH_DURATION=60s, ~15 min)
 bench-go: pg-up ## the go test benchmarks (BENCH=regexp, BENCHTIME=1s|100x)
 	DATABASE_URL="$$($(PGSCRIPT) url)" \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime '$(BENCHTIME)' -benchmem -timeout 60m ./...
+
+# Not part of make test: 40 s of two busy cores buy little on every run,
+# and the seeds already run there. A failure leaves its input in the
+# package's testdata/fuzz/<Function>/: commit it with the fix.
+fuzz: ## fuzz every target for FUZZTIME (default 10s) each
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime '$(FUZZTIME)' "$${t%%:*}"; \
+	done
 
 clean: ## remove build outputs (keeps the database in .pgdata/)
 	rm -rf bin test-artifacts

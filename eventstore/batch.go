@@ -89,7 +89,7 @@ func (b *batch) add(index int, e encoded) {
 	si, ok := b.streamIdx[e.stream.ID]
 	if !ok {
 		b.streams = append(b.streams, uuidOf(e.stream.ID))
-		si = int32(len(b.streams)) // 1-based, as in SQL
+		si = int32(len(b.streams)) // #nosec G115 -- 1-based, as in SQL; a batch holds at most GroupCommit.MaxBatch (256) streams
 		b.streamIdx[e.stream.ID] = si
 	}
 	ri := 0
@@ -110,7 +110,7 @@ func (b *batch) add(index int, e encoded) {
 	r.stream = append(r.stream, si)
 	r.typ = append(r.typ, e.stream.Type)
 	r.expected = append(r.expected, e.expected)
-	r.count = append(r.count, int32(len(e.ids)))
+	r.count = append(r.count, int32(len(e.ids))) // #nosec G115 -- an append holds at most MaxAppend (1000) events
 	r.ids = append(r.ids, e.ids...)
 	r.types = append(r.types, e.types...)
 	r.schemas = append(r.schemas, e.schemas...)

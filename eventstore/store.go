@@ -178,7 +178,7 @@ func encodeRequest(r AppendRequest) (encoded, error) {
 		out.eventIDs[i] = e.ID
 		out.ids[i] = uuidOf(e.ID)
 		out.types[i] = e.Type
-		out.schemas[i] = int32(max(e.SchemaVersion, 1))
+		out.schemas[i] = int32(max(e.SchemaVersion, 1)) // #nosec G115 -- schema versions are the codecs' small constants
 		out.data[i] = string(e.Data)
 		out.meta[i] = string(m)
 	}

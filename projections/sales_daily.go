@@ -180,12 +180,12 @@ type minorSum struct {
 	lo uint64
 }
 
-func sumOf(x int64) minorSum { return minorSum{hi: x >> 63, lo: uint64(x)} }
+func sumOf(x int64) minorSum { return minorSum{hi: x >> 63, lo: uint64(x)} } // #nosec G115 -- 128-bit two's-complement sum: lo is the low 64 bits of x, by design
 
 func (s *minorSum) add(x minorSum) {
 	var carry uint64
 	s.lo, carry = bits.Add64(s.lo, x.lo, 0)
-	s.hi += x.hi + int64(carry)
+	s.hi += x.hi + int64(carry) // #nosec G115 -- carry is 0 or 1
 }
 
 // numeric is s as a numeric parameter or COPY value, with scale 0 like the

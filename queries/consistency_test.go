@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/queries"
@@ -108,6 +110,39 @@ func TestConsistencyTokenDeadline(t *testing.T) {
 			if r := e.get(p, "Consistency-Token", b.token); r.Header.Get("Consistency") != "fresh" {
 				t.Errorf("%s: Consistency %q", p, r.Header.Get("Consistency"))
 			}
+		}
+	})
+}
+
+// TestConsistencyTokenTheStoreNeverHadAnswersStaleAtOnce: a token naming an
+// order that does not exist, or a version its stream never reached, can
+// never be applied, so the answer is stale without waiting. The wait is set
+// far beyond the client's 30 s timeout: a request that polled for it would
+// fail the test rather than pass slowly.
+func TestConsistencyTokenTheStoreNeverHadAnswersStaleAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, queries.Options{ConsistencyWait: time.Hour})
+	a := e.create(newOrder{customer: "c-1", items: []order.ItemAdded{item("mug", 1, 100)}})
+	e.project()
+	tokens := map[string]string{
+		"an order that does not exist":      ulid.Make().String() + ":1:1",
+		"a version the order never reached": a.id.String() + ":99:99999",
+	}
+	for name, tok := range tokens {
+		for _, p := range []string{"/v1/orders/" + a.id.String(), "/v1/orders?customer_id=c-1", "/v1/customers/c-1/stats", "/v1/stats/status"} {
+			t.Run(name+" "+p, func(t *testing.T) {
+				if r := e.get(p, "Consistency-Token", tok); r.Status != http.StatusOK || r.Header.Get("Consistency") != "stale" {
+					t.Errorf("status %d, Consistency %q: %s", r.Status, r.Header.Get("Consistency"), r.Body)
+				}
+			})
+		}
+	}
+	t.Run("for the unknown order's own summary, stale and then 404", func(t *testing.T) {
+		id := ulid.Make()
+		r := e.get("/v1/orders/"+id.String(), "Consistency-Token", id.String()+":1:1")
+		r.problem(t, http.StatusNotFound, "order-not-found", "")
+		if r.Header.Get("Consistency") != "stale" {
+			t.Errorf("Consistency %q", r.Header.Get("Consistency"))
 		}
 	})
 }

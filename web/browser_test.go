@@ -27,8 +27,10 @@ import (
 // missed once and poll its health again. The requests the cut fails are
 // expected; any other error the page reports fails the test. Waits are hang
 // guards (30 s), never latency targets: the script prints how long each
-// step took. The browser reaches the server through a TCP proxy the script
-// can cut (internal/faultproxy); commands go straight to the server.
+// step took. The browser opens the page on the operations listener (the one
+// that serves /v1/projections and the detailed /readyz besides the public
+// routes) through a TCP proxy the script can cut (internal/faultproxy);
+// commands go straight to the public listener.
 // Screenshots are kept in test-artifacts/web/.
 func TestDashboardInABrowser(t *testing.T) {
 	t.Parallel()
@@ -41,11 +43,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := streamReachable("ws://" + srv.Addr + "/v1/stream"); err != nil {
+	if err := streamReachable("ws://" + srv.OpsAddr + "/v1/stream"); err != nil {
 		srv.Fatalf(t, "the page needs the WebSocket hub: %v", err)
 	}
 
-	proxy, err := faultproxy.New(srv.Addr)
+	proxy, err := faultproxy.New(srv.OpsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

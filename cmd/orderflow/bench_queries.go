@@ -60,7 +60,7 @@ func runBenchQueries(ctx context.Context, args []string) error {
 		return err
 	}
 	log := c.logger(os.Stderr)
-	pool, err := pg.Connect(ctx, c.login(pg.Query), pg.Options{MaxConns: int32(dbMaxConns), ApplicationName: "orderflow bench queries"})
+	pool, err := pg.Connect(ctx, c.login(pg.Query), pg.Options{MaxConns: poolSize(dbMaxConns), ApplicationName: "orderflow bench queries"})
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func runBenchQueries(ctx context.Context, args []string) error {
 			}
 		}
 		if cpuProfile != "" {
-			pf, err := os.Create(cpuProfile + "." + w.key)
+			pf, err := os.Create(cpuProfile + "." + w.key) // #nosec G304 -- the operator names the profile file (--cpuprofile)
 			if err != nil {
 				return err
 			}
@@ -186,7 +186,7 @@ func drive(ctx context.Context, client *http.Client, base string, clients int, d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
+			r := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano()))) // #nosec G404 G115 -- load-generator choices, not secrets; i is a small worker index
 			for ctx.Err() == nil && time.Now().Before(end) {
 				req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path(r), nil)
 				if err != nil {

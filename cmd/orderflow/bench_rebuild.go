@@ -90,7 +90,7 @@ func runBenchRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
+		pf, err := os.Create(cpuProfile) // #nosec G304 -- the operator names the profile file (--cpuprofile)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func copyEvents(ctx context.Context, owner *pgxpool.Pool, head int64) (time.Dura
 	}()
 	tag, err := dst.Conn().PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", rebuildCompareTable, cols))
 	if err != nil {
-		pr.CloseWithError(err)
+		_ = pr.CloseWithError(err) // always nil for a pipe
 		<-errc
 		return 0, 0, fmt.Errorf("copy events: %w", err)
 	}

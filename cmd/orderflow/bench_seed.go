@@ -44,7 +44,7 @@ func runBenchSeed(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	cfg.Seed = uint64(seedVal)
+	cfg.Seed = uint64(seedVal) // #nosec G115 -- --seed is validated ≥ 1 above
 	// The owner writes: seeding copies rows straight into the events table
 	// and creates past months' partitions, which no serving role may.
 	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 4, ApplicationName: "orderflow bench seed"})

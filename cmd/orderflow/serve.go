@@ -52,6 +52,11 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	hubOrigins      string
 	hubSendBuffer   int
+
+	// Limits and transport security (transport.go, limits.go).
+	http               httpConfig
+	hub                hubLimits
+	dbStatementTimeout time.Duration
 }
 
 func (c *serveConfig) hasRole(r string) bool {
@@ -85,6 +90,17 @@ func (c *serveConfig) dbRoles() []pg.Role {
 }
 
 func runServe(ctx context.Context, args []string) error {
+	c, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	log := c.logger(os.Stderr)
+	slog.SetDefault(log)
+	return serve(ctx, c, log)
+}
+
+// parseServe reads serve's flags and environment and validates them.
+func parseServe(args []string) (serveConfig, error) {
 	var c serveConfig
 	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). Each connects to PostgreSQL as its own database role, with the login in $ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY (api: command and query; hub: query); with none of them set, every role logs in with $DATABASE_URL and SET ROLE (development only). Those URLs and the Kafka SASL password ($ORDERFLOW_KAFKA_SASL_PASSWORD) are read from the environment only (never a flag: it would show in ps).")
 	c.register(f)
@@ -96,6 +112,9 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
+	c.http.register(f)
+	c.hub.register(f)
+	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
 		c.validate(f, c.migrate, c.dbRoles()...)
 		c.kafka.validate(f)
@@ -107,12 +126,14 @@ func runServe(ctx context.Context, args []string) error {
 		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
+		c.http.validate(f, c.httpAddr)
+		c.hub.validate(f)
+		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
+			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
 	}); err != nil {
-		return err
+		return c, err
 	}
-	log := c.logger(os.Stderr)
-	slog.SetDefault(log)
-	return serve(ctx, c, log)
+	return c, nil
 }
 
 func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
@@ -129,7 +150,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	pools := make(map[pg.Role]*pgxpool.Pool, len(roles))
 	for _, r := range roles {
-		p, err := pg.Connect(ctx, c.login(r), pg.Options{MaxConns: int32(c.dbMaxConns), ApplicationName: "orderflow " + strings.TrimPrefix(string(r), "orderflow_")})
+		p, err := c.servingPool(ctx, r, c.dbMaxConns, "orderflow "+strings.TrimPrefix(string(r), "orderflow_"))
 		if err != nil {
 			return err
 		}
@@ -162,10 +183,17 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	defer func() { _ = versions.Close() }()
 	checks.Add("migrations", migrationsCheck(versions))
 
-	mux := http.NewServeMux()
+	// mux is the public listener's, opsMux the operations listener's.
+	mux, opsMux := http.NewServeMux(), http.NewServeMux()
+	clients := c.http.clients()
+	limiter, err := c.http.limiter(reg, clients)
+	if err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
-	mux.HandleFunc("GET /readyz", checks.Readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /readyz", checks.Public(time.Second))
+	opsMux.HandleFunc("GET /readyz", checks.Readyz)
+	opsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
 	mux.Handle("GET /{$}", web.Handler())
 	mux.Handle("GET /assets/", web.Handler())
@@ -178,8 +206,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		if err := cmdStore.EnsureAhead(ctx, time.Now()); err != nil {
 			return err
 		}
-		commands.NewAPI(commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)).Register(mux)
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(mux)
+		commands.NewAPI(commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)).Register(limiter.Mux(mux))
+		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(limiter.Mux(mux))
 	}
 
 	var rl *relay.Relay
@@ -231,31 +259,61 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			h, err := hub.New(hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
-				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer})
+			// Recoveries read on a pool of their own, so live delivery
+			// never waits for a connection behind them.
+			recoveryPool, err := c.servingPool(ctx, pg.Query, c.hub.recoveryConns, "orderflow hub recovery")
 			if err != nil {
 				return err
 			}
-			h.Register(mux) // GET /v1/stream; Run closes its WebSockets (1001) when ctx ends
+			defer recoveryPool.Close()
+			recoveryStore, err := eventstore.NewWithGroupCommit(recoveryPool, eventstore.GroupCommit{Disabled: true}) // reads only
+			if err != nil {
+				return err
+			}
+			hcfg := hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
+				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
+			c.hub.apply(&hcfg, clients, recoveryStore)
+			h, err := hub.New(hcfg)
+			if err != nil {
+				return err
+			}
+			// GET /v1/stream; Run closes its WebSockets (1001) when ctx ends.
+			mux.Handle("GET "+hub.Path, limiter.Limit(httpx.ClassStream, h))
 			g.Go(func() error {
 				defer func() { _ = sub.Close() }()
 				return h.Run(ctx)
 			})
 		}
 	}
-	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	opsMux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
 	if cmdStore != nil {
 		g.Go(func() error { return cmdStore.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 		g.Go(func() error { return expireKeys(ctx, pools[pg.Command], log) })
 	}
 	httpx.HandleUnmatched(mux)
-	measured, err := httpx.Metrics(reg, mux)
+	public, opsHandler, err := c.http.handlers(log, reg, mux, opsMux)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, measured), log) })
-	log.Info("orderflow serving", "http", c.httpAddr, "roles", c.roles)
+	g.Go(func() error {
+		return serveHTTP(ctx, c.http.server(public, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
+	})
+	g.Go(func() error {
+		return serveHTTP(ctx, c.http.server(opsHandler, log), c.http.opsAddr, "", "", c.shutdownTimeout, log)
+	})
+	log.Info("orderflow serving", "http", c.httpAddr, "tls", c.http.tls(), "ops", c.http.opsAddr, "roles", c.roles)
 	return g.Wait()
+}
+
+// servingPool opens a pool logged in as role r, with the serving statement
+// timeout.
+func (c *serveConfig) servingPool(ctx context.Context, r pg.Role, maxConns int, name string) (*pgxpool.Pool, error) {
+	l := c.login(r)
+	var err error
+	if l.URL, err = withStatementTimeout(l.URL, c.dbStatementTimeout); err != nil {
+		return nil, err
+	}
+	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name})
 }
 
 // relayCheck is ready while this process is a follower or a leader that
@@ -272,39 +330,6 @@ func relayCheck(rl *relay.Relay) health.Check {
 		}
 		return fmt.Sprintf("leader, checkpoint %d, lag %d events", st.Checkpoint, st.LagEvents), nil
 	}
-}
-
-// serveHTTP runs the server until ctx ends, then drains for up to the
-// shutdown timeout.
-func serveHTTP(ctx context.Context, c serveConfig, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Addr:              c.httpAddr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	ln, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.httpAddr, err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down HTTP", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // migrationsCheck reports whether the schema is current, reading the goose

@@ -1,5 +1,9 @@
 // Package httpx holds the HTTP plumbing every orderflow API shares: RFC 9457
-// problem details, strict JSON request decoding and JSON responses.
+// problem details, strict JSON request decoding and JSON responses, and the
+// middleware: request and correlation ids (requestid.go), metrics with
+// bounded labels, per-client rate limits by route class (ratelimit.go, keyed
+// by clientkey.go: the hook authentication uses to make them per subject),
+// security headers, CORS and cross-origin protection (security.go).
 package httpx
 
 import (

@@ -19,16 +19,23 @@ import (
 // Server is a running `orderflow serve` process.
 type Server struct {
 	*Process
-	URL       string // http://127.0.0.1:port
+	URL       string // http://127.0.0.1:port (https:// when the test set ORDERFLOW_TLS_CERT_FILE)
 	Addr      string // 127.0.0.1:port
+	OpsURL    string // http://127.0.0.1:port of the operations listener
+	OpsAddr   string
 	KafkaAddr string // the embedded broker's address
 }
 
 // Serve builds cmd/orderflow and runs `orderflow serve` on the environment's
 // database with the embedded broker, on free ports, logging to a file in the
 // test's temporary directory; env adds or overrides variables ("K=V"). It
-// returns once /readyz answers 200. The process gets SIGTERM when the test
-// ends (SIGKILL if it has not exited within Patience).
+// returns once the operations listener's /readyz answers 200. The process
+// gets SIGTERM when the test ends (SIGKILL if it has not exited within
+// Patience).
+//
+// The per-client rate limits are off (ORDERFLOW_RATE_*=0): every test client
+// is 127.0.0.1, so one test's requests would throttle another's. A test of
+// the limits sets them in env.
 func (e *Env) Serve(t testing.TB, env ...string) *Server {
 	t.Helper()
 	return ServeDB(t, e.DB.URL, env...)
@@ -38,11 +45,18 @@ func (e *Env) Serve(t testing.TB, env ...string) *Server {
 // distinct names (serve, serve-2, …) and so distinct logs.
 func ServeDB(t testing.TB, databaseURL string, env ...string) *Server {
 	t.Helper()
-	s := &Server{Addr: FreeAddr(t), KafkaAddr: FreeAddr(t)}
-	s.URL = "http://" + s.Addr
+	s := &Server{Addr: FreeAddr(t), OpsAddr: FreeAddr(t), KafkaAddr: FreeAddr(t)}
+	s.URL, s.OpsURL = "http://"+s.Addr, "http://"+s.OpsAddr
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "ORDERFLOW_TLS_CERT_FILE=") && kv != "ORDERFLOW_TLS_CERT_FILE=" {
+			s.URL = "https://" + s.Addr
+		}
+	}
 	s.Process = NewProcess(t, processName(t, "serve"), Binary(t), append([]string{
 		"DATABASE_URL=" + databaseURL,
 		"ORDERFLOW_HTTP_ADDR=" + s.Addr,
+		"ORDERFLOW_OPS_ADDR=" + s.OpsAddr,
+		"ORDERFLOW_RATE_COMMANDS=0", "ORDERFLOW_RATE_QUERIES=0", "ORDERFLOW_RATE_STREAM=0",
 		"ORDERFLOW_KAFKA_EMBEDDED_ADDR=" + s.KafkaAddr,
 		"KAFKA_BROKERS=",
 		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
@@ -74,7 +88,7 @@ func (s *Server) waitReady() error {
 		if err, exited := s.Exited(); exited {
 			return fmt.Errorf("the server exited: %v", err)
 		}
-		res, err := http.Get(s.URL + "/readyz")
+		res, err := http.Get(s.OpsURL + "/readyz")
 		if err == nil {
 			b, _ := io.ReadAll(res.Body)
 			_ = res.Body.Close()
@@ -119,7 +133,7 @@ func Binary(t testing.TB) string {
 		return bin
 	}
 	bin := filepath.Join(t.TempDir(), "orderflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow") // #nosec G204 -- test support: the path is in the test's temporary directory
 	build.Dir = moduleRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/orderflow: %v\n%s", err, out)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 )
 
 // closeGrace is how long the writer waits, after its close frame, for the
@@ -18,6 +19,7 @@ const closeGrace = time.Second
 type conn struct {
 	h    *Hub
 	ws   *websocket.Conn
+	key  string                          // Config.ClientKey of the upgrade request
 	send chan *websocket.PreparedMessage // SendQueue frames; full → 4008 (see DefaultSendQueue)
 	// drained has room for one signal: the writer wrote a frame. A reader
 	// pushing recovery history waits on it.
@@ -35,12 +37,19 @@ type conn struct {
 	idleSince time.Time
 
 	bad int // bad frames so far; reader goroutine only
+	// subscribes is the token bucket of subscribe frames (nil: no limit);
+	// reader goroutine only.
+	subscribes *rate.Limiter
 }
 
-func newConn(h *Hub, ws *websocket.Conn) *conn {
+func newConn(h *Hub, ws *websocket.Conn, key string) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	var subscribes *rate.Limiter
+	if h.cfg.SubscribeRate > 0 {
+		subscribes = rate.NewLimiter(rate.Limit(h.cfg.SubscribeRate), h.cfg.SubscribeBurst)
+	}
 	return &conn{
-		h: h, ws: ws, ctx: ctx, cancel: cancel,
+		h: h, ws: ws, key: key, ctx: ctx, cancel: cancel, subscribes: subscribes,
 		send:       make(chan *websocket.PreparedMessage, h.cfg.SendQueue),
 		drained:    make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
@@ -216,6 +225,12 @@ func (c *conn) handle(data []byte) {
 	}
 	switch f.Type {
 	case TypeSubscribe:
+		if c.subscribes != nil && !c.subscribes.Allow() {
+			c.h.m.rateLimited.Inc()
+			c.fail(CodeRateLimited, fmt.Sprintf("at most %d subscribes at once and %g per second per connection",
+				c.h.cfg.SubscribeBurst, c.h.cfg.SubscribeRate), f.Channel)
+			return
+		}
 		c.subscribe(f)
 	case TypeUnsubscribe:
 		c.unsubscribe(f)

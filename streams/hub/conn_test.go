@@ -14,6 +14,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/benchstat"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/hub"
 )
 
@@ -94,7 +95,14 @@ func (r *resumer) readUntil(what string, head int64) {
 func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	th := e.startHub(t, func(c *hub.Config) { c.SocketSendBuffer = 16 << 10 })
+	th := e.startHub(t, func(c *hub.Config) {
+		c.SocketSendBuffer = 16 << 10
+		// The slow client reads only after the fast readers are done: its
+		// writer, blocked on a full socket, must still be waiting then to
+		// send the 4008 close frame. With the default 10 s a busy machine
+		// would time that write out first (and the client see 1006).
+		c.WriteWait = testenv.Patience
+	})
 	orders := newOrders(50)
 	cust := func(int) string { return "c" }
 	var appendedAt sync.Map

@@ -24,7 +24,6 @@ const orderCreated = "OrderCreated"
 // dependency would be larger than the code. Safe for concurrent use (the
 // ingest goroutine and readers recovering customer channels).
 type customers struct {
-	store  Store
 	size   int
 	onLoad func() // counts store look-ups
 
@@ -38,8 +37,8 @@ type custEntry struct {
 	customer string
 }
 
-func newCustomers(store Store, size int, onLoad func()) *customers {
-	return &customers{store: store, size: size, onLoad: onLoad, ll: list.New(), items: make(map[ulid.ULID]*list.Element)}
+func newCustomers(size int, onLoad func()) *customers {
+	return &customers{size: size, onLoad: onLoad, ll: list.New(), items: make(map[ulid.ULID]*list.Element)}
 }
 
 // observe remembers the customer of an OrderCreated event.
@@ -53,8 +52,9 @@ func (c *customers) observe(e eventstore.RecordedEvent) {
 }
 
 // of returns the customer of e's order ("" if the order has none, or its
-// first event is not an OrderCreated).
-func (c *customers) of(ctx context.Context, e eventstore.RecordedEvent) (string, error) {
+// first event is not an OrderCreated); a miss reads store (the live store
+// for fan-out, the recovery store for replays).
+func (c *customers) of(ctx context.Context, store Store, e eventstore.RecordedEvent) (string, error) {
 	if e.Type == orderCreated {
 		cid, _ := customerIDOf(e)
 		return cid, nil
@@ -63,7 +63,7 @@ func (c *customers) of(ctx context.Context, e eventstore.RecordedEvent) (string,
 		return cid, nil
 	}
 	c.onLoad()
-	evs, err := c.store.ReadStream(ctx, eventstore.Stream{ID: e.StreamID, Type: e.StreamType}, 1, 1)
+	evs, err := store.ReadStream(ctx, eventstore.Stream{ID: e.StreamID, Type: e.StreamType}, 1, 1)
 	if err != nil {
 		return "", err
 	}

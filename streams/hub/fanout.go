@@ -100,7 +100,7 @@ func (h *Hub) dispatch(ctx context.Context, e eventstore.RecordedEvent) {
 		// changes only under Hub.mu) sends us round again.
 		if !looked && h.customerSubs.Load() > 0 {
 			h.retry(ctx, "look up a customer", func(ctx context.Context) (err error) {
-				customer, err = h.cust.of(ctx, e)
+				customer, err = h.cust.of(ctx, h.cfg.Store, e)
 				return err
 			})
 			looked = true

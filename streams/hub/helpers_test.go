@@ -64,6 +64,9 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 		// Hang guards, not targets: a test client starved of CPU by other
 		// tests still gets its frames, and its close frame, however late.
 		WriteWait: testenv.Patience, ShutdownTimeout: testenv.Patience,
+		// Every test client is 127.0.0.1: the connection caps are lifted
+		// unless a test (of the caps) sets them.
+		MaxConnections: 1 << 20, MaxConnectionsPerClient: 1 << 20,
 	}
 	if mod != nil {
 		mod(&cfg)

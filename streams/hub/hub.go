@@ -31,13 +31,18 @@ type Hub struct {
 
 	customerSubs atomic.Int64 // customer:<id> subscriptions; zero skips customer look-ups
 
-	mu       sync.Mutex
-	ready    bool // Run has read the head
-	closed   bool // Shutdown started
-	head     int64
-	channels map[string]*channel
-	conns    map[*conn]struct{}
-	wg       sync.WaitGroup // connection goroutines
+	// recoverySlots holds one token per recovery store read in flight
+	// (Config.MaxRecoveries).
+	recoverySlots chan struct{}
+
+	mu        sync.Mutex
+	ready     bool // Run has read the head
+	closed    bool // Shutdown started
+	head      int64
+	channels  map[string]*channel
+	conns     map[*conn]struct{}
+	perClient map[string]int // open connections per ClientKey
+	wg        sync.WaitGroup // connection goroutines
 }
 
 type channel struct {
@@ -75,8 +80,11 @@ func New(cfg Config) (*Hub, error) {
 		m:        m,
 		channels: make(map[string]*channel),
 		conns:    make(map[*conn]struct{}),
+
+		perClient:     make(map[string]int),
+		recoverySlots: make(chan struct{}, cfg.MaxRecoveries),
 	}
-	h.cust = newCustomers(cfg.Store, cfg.CustomerCache, m.customerLoads.Inc)
+	h.cust = newCustomers(cfg.CustomerCache, m.customerLoads.Inc)
 	h.upgrader = websocket.Upgrader{
 		// Small buffers keep idle connections cheap; data frames are
 		// PreparedMessages written straight to the socket, and the pool
@@ -85,6 +93,9 @@ func New(cfg Config) (*Hub, error) {
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     h.checkOrigin,
+		// Bounds the 101 response's write: the server's own deadlines
+		// end with the hijack, and the writer sets one per frame after.
+		HandshakeTimeout: cfg.WriteWait,
 	}
 	return h, nil
 }
@@ -167,7 +178,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 }
 
-// ServeHTTP upgrades GET /v1/stream to a WebSocket.
+// ServeHTTP upgrades GET /v1/stream to a WebSocket. A connection beyond
+// Config.MaxConnections or Config.MaxConnectionsPerClient is upgraded and
+// closed at once, with 1013 or 4029 and a reason: a browser sees close
+// codes, never the status of a refused upgrade.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	ok := h.ready && !h.closed
@@ -177,6 +191,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "hub not serving (starting or shutting down)", http.StatusServiceUnavailable)
 		return
 	}
+	key := h.cfg.ClientKey(r)
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade wrote the error response (400, 403, ...)
@@ -184,21 +199,49 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok && h.cfg.SocketSendBuffer > 0 {
 		_ = tc.SetWriteBuffer(h.cfg.SocketSendBuffer)
 	}
-	c := newConn(h, ws)
+	c := newConn(h, ws, key)
 	h.mu.Lock()
-	if h.closed {
+	code, reason, limit := 0, "", ""
+	switch {
+	case h.closed:
+		code, reason = CloseGoingAway, ReasonGoingAway
+	case len(h.conns) >= h.cfg.MaxConnections:
+		code, reason, limit = CloseTryAgainLater, ReasonNodeFull, "node"
+	case h.perClient[key] >= h.cfg.MaxConnectionsPerClient:
+		code, reason, limit = CloseTooManyConnections, ReasonTooManyConnections, "client"
+	}
+	if code != 0 {
 		h.mu.Unlock()
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, ReasonGoingAway),
-			time.Now().Add(h.cfg.WriteWait))
-		_ = ws.Close()
+		if limit != "" {
+			h.m.refused.WithLabelValues(limit).Inc()
+		}
+		h.refuse(ws, code, reason)
 		return
 	}
 	h.conns[c] = struct{}{}
+	h.perClient[key]++
 	h.wg.Add(2)
 	h.mu.Unlock()
 	h.m.connections.Inc()
 	go c.writeLoop()
 	go c.readLoop()
+}
+
+// refuse closes a connection that was never registered: the close frame,
+// then up to closeGrace for the client's (so that it reads our frame rather
+// than a reset), then the socket. It runs in the upgrade's own goroutine.
+func (h *Hub) refuse(ws *websocket.Conn, code int, reason string) {
+	defer func() { _ = ws.Close() }()
+	if ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(h.cfg.WriteWait)) != nil {
+		return
+	}
+	ws.SetReadLimit(h.cfg.MaxFrameSize)
+	_ = ws.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
 }
 
 // unregister drops a closing connection's subscriptions.
@@ -208,6 +251,9 @@ func (h *Hub) unregister(c *conn) {
 		h.removeSubLocked(sub)
 	}
 	delete(h.conns, c)
+	if h.perClient[c.key]--; h.perClient[c.key] <= 0 {
+		delete(h.perClient, c.key)
+	}
 	h.mu.Unlock()
 	h.m.connections.Dec()
 }

@@ -119,35 +119,68 @@ func (c *conn) history(cn channelName, since *int64, head int64) (pos int64, rec
 	return c.globalHistory(cn, since, head)
 }
 
-// orderHistory: versions are always recoverable, an order's stream is read
-// whole. Without since, only the version as of head is needed.
+// orderHistory answers order:<id> from the stream's current version, one
+// probe of the (stream_id, version) index: without since that is the whole
+// answer (nothing is replayed, whatever the stream's length), and with
+// since it bounds the replay, which is refused (recovered:false) beyond
+// RecoveryWindow versions. Returning the current version v, which may
+// count events above head, is exact: those events are in the live buffer,
+// and goLive drops what is at or below v; every event after v commits
+// after the probe, so above head, so into the buffer too.
 func (c *conn) orderHistory(cn channelName, since *int64, head int64) (int64, bool, error) {
-	from, have := int64(1), int64(0)
-	if since != nil {
-		from, have = *since+1, *since
+	stream := eventstore.Stream{ID: cn.order}
+	var v int64
+	if err := c.recoveryRead(func(s Store) (err error) {
+		v, err = s.StreamVersion(c.ctx, stream)
+		return err
+	}); err != nil {
+		return 0, false, err
 	}
-	last := int64(0)
-	for {
-		evs, err := c.h.cfg.Store.ReadStream(c.ctx, eventstore.Stream{ID: cn.order}, from, fillPage)
-		if err != nil {
+	switch {
+	case since == nil:
+		return v, false, nil
+	case *since >= v:
+		return *since, true, nil
+	case v-*since > c.h.cfg.RecoveryWindow:
+		return v, false, nil
+	}
+	last := *since
+	for last < v {
+		var evs []eventstore.RecordedEvent
+		if err := c.recoveryRead(func(s Store) (err error) {
+			evs, err = s.ReadStream(c.ctx, stream, last+1, int(min(v-last, fillPage)))
+			return err
+		}); err != nil {
 			return 0, false, err
 		}
 		for _, e := range evs {
 			if e.Position > head {
-				return max(last, have), since != nil, nil // live: it is or will be in the buffer
+				return last, true, nil // live: it is or will be in the buffer
 			}
 			last = e.Version
-			if since != nil {
-				if err := c.pushHistory(eventMessage(cn, e)); err != nil {
-					return 0, false, err
-				}
+			if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+				return 0, false, err
 			}
 		}
-		if len(evs) < fillPage {
-			return max(last, have), since != nil, nil
+		if len(evs) == 0 {
+			break
 		}
-		from = evs[len(evs)-1].Version + 1
 	}
+	return last, true, nil
+}
+
+// recoveryRead runs one store read of a subscribe on Config.RecoveryStore,
+// holding one of the node's MaxRecoveries slots for that read only: never
+// while the client drains what it returned, so a slow client holds no slot.
+// Waiting for a slot blocks this connection's reader, nobody else.
+func (c *conn) recoveryRead(read func(Store) error) error {
+	select {
+	case c.h.recoverySlots <- struct{}{}:
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+	defer func() { <-c.h.recoverySlots }()
+	return read(c.h.cfg.RecoveryStore)
 }
 
 // globalHistory replays orders and customer:<id> (global positions) from
@@ -168,8 +201,11 @@ func (c *conn) globalHistory(cn channelName, since *int64, head int64) (int64, b
 	}
 	for cursor := *since; cursor < head; {
 		limit := int(min(head-cursor, fillPage))
-		evs, err := h.cfg.Store.ReadAll(ctx, cursor, limit)
-		if err != nil {
+		var evs []eventstore.RecordedEvent
+		if err := c.recoveryRead(func(s Store) (err error) {
+			evs, err = s.ReadAll(ctx, cursor, limit)
+			return err
+		}); err != nil {
 			return 0, false, err
 		}
 		for _, e := range evs {
@@ -178,8 +214,11 @@ func (c *conn) globalHistory(cn channelName, since *int64, head int64) (int64, b
 			}
 			cursor = e.Position
 			if customer != "" {
-				cid, err := h.cust.of(ctx, e)
-				if err != nil {
+				var cid string
+				if err := c.recoveryRead(func(s Store) (err error) {
+					cid, err = h.cust.of(ctx, s, e)
+					return err
+				}); err != nil {
 					return 0, false, err
 				}
 				if cid != customer {
