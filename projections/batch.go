@@ -308,7 +308,7 @@ func versionRow(rows pgx.Rows) (id [16]byte, v storedVersion, state []byte, err 
 		return u.Bytes, v, s, err
 	}
 	copy(id[:], raw[0])
-	v.version = int64(binary.BigEndian.Uint64(raw[1]))
+	v.version = int64(binary.BigEndian.Uint64(raw[1])) // #nosec G115 -- PostgreSQL's int8 in network order: the bits of an int64
 	state = raw[2]
 	if fds[2].Format == pgtype.BinaryFormatCode {
 		if len(state) == 0 || state[0] != 1 {
@@ -427,10 +427,10 @@ func (w *scratch) checkpoints(ds []Delivery) {
 		if w.rejected[i] || d.Partition == noCheckpoint {
 			continue
 		}
-		k, found := slices.BinarySearch(c.partitions, integer(d.Partition))
+		k, found := slices.BinarySearch(c.partitions, integer(d.Partition)) // #nosec G115 -- a Kafka partition number is an int32
 		if !found {
 			// Kept in partition order; a batch holds a few partitions.
-			c.partitions = slices.Insert(c.partitions, k, integer(d.Partition))
+			c.partitions = slices.Insert(c.partitions, k, integer(d.Partition)) // #nosec G115 -- a Kafka partition number is an int32
 			c.positions = slices.Insert(c.positions, k, bigint(d.Event.Position))
 			c.recordedAt = slices.Insert(c.recordedAt, k, tstz(d.Event.RecordedAt))
 		} else if bigint(d.Event.Position) > c.positions[k] {

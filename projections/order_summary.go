@@ -60,7 +60,7 @@ func (r *summaryRows) add(s order.State, updatedAt time.Time) {
 	r.total = append(r.total, bigint(s.TotalMinor))
 	r.paid = append(r.paid, bigint(s.PaidMinor))
 	r.refunded = append(r.refunded, bigint(s.RefundedMinor))
-	r.lineCount = append(r.lineCount, integer(len(s.Items)))
+	r.lineCount = append(r.lineCount, integer(len(s.Items))) // #nosec G115 -- at most order.MaxItems lines
 	r.quantity = append(r.quantity, bigint(qty))
 	r.version = append(r.version, bigint(s.Version))
 	r.created = append(r.created, tstz(s.CreatedAt))

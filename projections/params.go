@@ -53,7 +53,7 @@ func (a arr[T]) Dimensions() []pgtype.ArrayDimension {
 	if a == nil {
 		return nil
 	}
-	return []pgtype.ArrayDimension{{Length: int32(len(a)), LowerBound: 1}}
+	return []pgtype.ArrayDimension{{Length: int32(len(a)), LowerBound: 1}} // #nosec G115 -- a batch holds at most a few thousand rows
 }
 
 // Index implements pgtype.ArrayGetter.

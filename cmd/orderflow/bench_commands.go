@@ -41,7 +41,7 @@ func runBenchCommands(ctx context.Context, args []string) error {
 	f.string(&name, "name", "ORDERFLOW_BENCH_NAME", "commands", "scenario name in the report")
 	if err := f.parse(args, func() {
 		f.check(seed < 1, "--seed must be at least 1")
-		cfg.Seed = uint64(seed)
+		cfg.Seed = uint64(seed) // #nosec G115 -- --seed is validated ≥ 1
 		if err := cfg.Validate(); err != nil {
 			f.check(true, "%v", err)
 		}

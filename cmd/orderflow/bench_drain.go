@@ -47,7 +47,7 @@ func runBenchDrain(ctx context.Context, args []string) error {
 	if err := ensureMigrated(ctx, c.databaseURL); err != nil {
 		return err
 	}
-	cfg.DatabaseURL, cfg.Seed, cfg.Consume, cfg.Logger = c.databaseURL, uint64(seedVal), consumeBacklog, c.logger(os.Stderr)
+	cfg.DatabaseURL, cfg.Seed, cfg.Consume, cfg.Logger = c.databaseURL, uint64(seedVal), consumeBacklog, c.logger(os.Stderr) // #nosec G115 -- --seed is validated ≥ 1
 	info, err := benchServerInfo(ctx, c.databaseURL)
 	if err != nil {
 		return err

@@ -43,7 +43,7 @@ func startServer(ctx context.Context, binary, dbURL, roles, logPath string) (*se
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(logPath)
+	logf, err := os.Create(logPath) // #nosec G304 -- in the output directory the operator named
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (benchreport.Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return benchreport.Report{}, err
 	}
-	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.OutDir, 0o750); err != nil {
 		return benchreport.Report{}, err
 	}
 	start := time.Now()

@@ -32,7 +32,7 @@ type Conn struct {
 	nc    net.Conn
 	br    *bufio.Reader
 	bw    *bufio.Writer
-	num   []byte
+	req   []byte // the request being written, reused
 	token []byte
 	body  []byte
 	dials int
@@ -101,26 +101,28 @@ func (c *Conn) Do(r *Request) (int, error) {
 }
 
 func (c *Conn) roundTrip(r *Request) (status int, keepAlive bool, err error) {
-	w := c.bw
-	w.WriteString(r.Method)
-	w.WriteByte(' ')
-	w.Write(r.Path)
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(c.host)
-	w.WriteString("\r\nUser-Agent: orderflow-bench\r\n")
+	b := append(c.req[:0], r.Method...)
+	b = append(b, ' ')
+	b = append(b, r.Path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, c.host...)
+	b = append(b, "\r\nUser-Agent: orderflow-bench\r\n"...)
 	if len(r.Body) > 0 {
-		w.WriteString("Content-Type: application/json\r\n")
+		b = append(b, "Content-Type: application/json\r\n"...)
 	}
-	w.WriteString("Content-Length: ")
-	c.num = strconv.AppendInt(c.num[:0], int64(len(r.Body)), 10)
-	w.Write(c.num)
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(r.Body)), 10)
 	if len(r.IdempotencyKey) > 0 {
-		w.WriteString("\r\nIdempotency-Key: ")
-		w.Write(r.IdempotencyKey)
+		b = append(b, "\r\nIdempotency-Key: "...)
+		b = append(b, r.IdempotencyKey...)
 	}
-	w.WriteString("\r\n\r\n")
-	w.Write(r.Body)
-	if err := w.Flush(); err != nil {
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, r.Body...)
+	c.req = b
+	if _, err := c.bw.Write(b); err != nil {
+		return 0, false, err
+	}
+	if err := c.bw.Flush(); err != nil {
 		return 0, false, err
 	}
 	return c.readResponse()

@@ -260,7 +260,7 @@ func newClient(r *run, id int, addr string) *client {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return &client{r: r, id: id, conn: NewConn(addr), ended: true, timer: t,
-		rng:    rand.New(rand.NewPCG(r.cfg.Seed, uint64(id))),
+		rng:    rand.New(rand.NewPCG(r.cfg.Seed, uint64(id))), // #nosec G404 G115 -- a reproducible load (not a secret); id is a client index ≥ 0
 		errors: map[int]int64{}, first: map[int]string{}}
 }
 

@@ -112,7 +112,7 @@ func (p *prober) offer(token, orderID, customer []byte, at time.Time, final bool
 		return
 	}
 	s := &sample{token: string(token), orderID: string(orderID), customer: string(customer), at: at, final: final}
-	s.left.Store(int32(len(readModels)))
+	s.left.Store(int32(len(readModels))) // #nosec G115 -- the four read models
 	p.pending.Add(1)
 	if !final {
 		p.sampled.Add(1)

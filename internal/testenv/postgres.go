@@ -149,9 +149,9 @@ const serverUser = "postgres"
 func (p *Postgres) asServer(path string, args ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
-		cmd = exec.Command("runuser", append([]string{"-u", serverUser, "--", path}, args...)...)
+		cmd = exec.Command("runuser", append([]string{"-u", serverUser, "--", path}, args...)...) // #nosec G204 -- test support: PostgreSQL's own tools, found in the system's directories
 	} else {
-		cmd = exec.Command(path, args...)
+		cmd = exec.Command(path, args...) // #nosec G204 -- test support: PostgreSQL's own tools, found in the system's directories
 	}
 	cmd.Dir = p.dir
 	return cmd
@@ -159,7 +159,7 @@ func (p *Postgres) asServer(path string, args ...string) *exec.Cmd {
 
 func (p *Postgres) chownToServer(dir string) error {
 	if os.Geteuid() != 0 {
-		return os.Chmod(dir, 0o700)
+		return os.Chmod(dir, 0o700) // #nosec G302 -- a directory: its owner must enter it (PostgreSQL requires 0700) // #nosec G302 -- a directory: its owner must enter it (PostgreSQL requires 0700)
 	}
 	u, err := user.Lookup(serverUser)
 	if err != nil {
@@ -170,7 +170,7 @@ func (p *Postgres) chownToServer(dir string) error {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		return err
 	}
-	return os.Chmod(dir, 0o700)
+	return os.Chmod(dir, 0o700) // #nosec G302 -- a directory: its owner must enter it (PostgreSQL requires 0700)
 }
 
 // postgresBin is the newest /usr/lib/postgresql/<major>/bin with a server.

@@ -73,12 +73,12 @@ func (p *Process) start() error {
 	if p.run != nil && !p.run.exitedNow() {
 		return errors.New("already running")
 	}
-	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(logFile, "---- %s: start %s %v\n", time.Now().Format(time.RFC3339Nano), filepath.Base(p.path), p.args)
-	cmd := exec.Command(p.path, p.args...)
+	cmd := exec.Command(p.path, p.args...) // #nosec G204 -- test support: the binary this package built, the test's arguments
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
