@@ -14,9 +14,6 @@ import (
 	"github.com/orderflow/orderflow/order"
 )
 
-// StreamType is the event store's stream type for orders.
-const StreamType = "order"
-
 // maxStreamRead bounds how many events one load reads: far above what a
 // real order accumulates (100 lines, a handful of transitions), small enough
 // that a runaway stream cannot exhaust memory.
@@ -138,7 +135,7 @@ func (s *Service) attempt(ctx context.Context, req Request) (Outcome, error) {
 // decideAndAppend decides on the order's state and appends expecting the
 // version it decided on. tx is nil for an append in its own transaction.
 func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request, state order.State) (Outcome, error) {
-	stream := eventstore.Stream{ID: req.OrderID, Type: StreamType}
+	stream := eventstore.Stream{ID: req.OrderID, Type: order.StreamType}
 	if req.IfMatch != nil && *req.IfMatch != state.Version && state.Exists() {
 		return Outcome{}, &PreconditionFailedError{Current: state.Version}
 	}
@@ -173,7 +170,7 @@ func (s *Service) decideAndAppend(ctx context.Context, tx pgx.Tx, req Request, s
 // Load folds an order's events into its state; a missing order is the zero
 // State (Exists() false).
 func (s *Service) Load(ctx context.Context, id ulid.ULID) (order.State, error) {
-	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: StreamType}, 1, maxStreamRead)
+	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: order.StreamType}, 1, maxStreamRead)
 	if err != nil {
 		return order.State{}, err
 	}

@@ -39,7 +39,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) decide(t *testing.T, id ulid.ULID, cmd commands.Command, now time.Time) error {
 	t.Helper()
 	ctx := context.Background()
-	stream := eventstore.Stream{ID: id, Type: commands.StreamType}
+	stream := eventstore.Stream{ID: id, Type: order.StreamType}
 	recs, err := e.store.ReadStream(ctx, stream, 1, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func (e *env) history(t *testing.T, n int, rng *rand.Rand) {
 
 func (e *env) load(t *testing.T, id ulid.ULID) order.State {
 	t.Helper()
-	recs, err := e.store.ReadStream(context.Background(), eventstore.Stream{ID: id, Type: commands.StreamType}, 1, 1000)
+	recs, err := e.store.ReadStream(context.Background(), eventstore.Stream{ID: id, Type: order.StreamType}, 1, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

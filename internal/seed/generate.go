@@ -14,9 +14,6 @@ import (
 	"github.com/orderflow/orderflow/order"
 )
 
-// StreamType is the stream type the command side gives orders.
-const StreamType = "order"
-
 // Actor is the metadata actor of every seeded event.
 const Actor = "seed"
 

@@ -157,7 +157,7 @@ func (s *source) Values() ([]any, error) {
 	r := &s.rows[s.i]
 	s.vals = [8]any{
 		pgtype.UUID{Bytes: r.StreamID, Valid: true}, r.Version, pgtype.UUID{Bytes: r.EventID, Valid: true},
-		StreamType, r.Type, r.SchemaVersion, []byte(r.Data), []byte(r.Metadata),
+		order.StreamType, r.Type, r.SchemaVersion, []byte(r.Data), []byte(r.Metadata),
 	}
 	return s.vals[:], nil
 }

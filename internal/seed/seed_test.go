@@ -163,7 +163,7 @@ func TestASeededStoreDecodesFoldsAndRebuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = store.Scan(ctx, eventstore.Filter{UpToPosition: head}, func(e eventstore.RecordedEvent) error {
-		if e.StreamType != seed.StreamType || e.Metadata.Actor != seed.Actor || e.Metadata.CorrelationID == "" {
+		if e.StreamType != order.StreamType || e.Metadata.Actor != seed.Actor || e.Metadata.CorrelationID == "" {
 			t.Fatalf("event %s: stream type %q, metadata %+v", e.ID, e.StreamType, e.Metadata)
 		}
 		s := streams[e.StreamID]

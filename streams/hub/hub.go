@@ -84,7 +84,9 @@ func New(cfg Config) (*Hub, error) {
 		perClient:     make(map[string]int),
 		recoverySlots: make(chan struct{}, cfg.MaxRecoveries),
 	}
-	h.cust = newCustomers(cfg.CustomerCache, m.customerLoads.Inc)
+	if h.cust, err = newCustomers(cfg.CustomerCache, m.customerLoads.Inc); err != nil {
+		return nil, fmt.Errorf("hub customers: %w", err)
+	}
 	h.upgrader = websocket.Upgrader{
 		// Small buffers keep idle connections cheap; data frames are
 		// PreparedMessages written straight to the socket, and the pool

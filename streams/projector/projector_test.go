@@ -15,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/projector"
@@ -71,7 +72,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		}
 	}
 	// A poison event: a type this code does not know.
-	poison := eventstore.Stream{ID: ulid.Make(), Type: commands.StreamType}
+	poison := eventstore.Stream{ID: ulid.Make(), Type: order.StreamType}
 	if _, err := store.Append(ctx, poison, eventstore.NoStream(), []eventstore.EventData{{
 		ID: ulid.Make(), Type: "FromTheFuture", SchemaVersion: 1, Data: []byte(`{}`),
 	}}); err != nil {
@@ -80,7 +81,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 
 	var wantVersions int64
 	for _, id := range ids {
-		v, err := store.StreamVersion(ctx, eventstore.Stream{ID: id, Type: commands.StreamType})
+		v, err := store.StreamVersion(ctx, eventstore.Stream{ID: id, Type: order.StreamType})
 		if err != nil {
 			t.Fatal(err)
 		}
