@@ -14,15 +14,29 @@ MAKEFLAGS += --no-print-directory
 GO ?= go
 BENCH ?= .
 BENCHTIME ?= 1s
+# make bench: each timed scenario's measured time (defaults match the targets),
+# which scenarios (empty: all but find-max), the drain's backlog and bound.
+BENCH_DURATION ?= 60s
+BENCH_SCENARIOS ?=
+BENCH_DRAIN_EVENTS ?= 1000000
+BENCH_DRAIN_TIMEOUT ?= 3m
+BENCH_OUT := test-artifacts/bench
+FUZZTIME ?= 10s
+# Every fuzz target as package:Function. Their seeds (f.Add and
+# testdata/fuzz/<Function>/) run in every `go test`; `make fuzz` mutates
+# them for FUZZTIME each.
+FUZZ_TARGETS := ./internal/httpx:FuzzValidID ./queries:FuzzConsistencyToken ./queries:FuzzCursor \
+	./streams/hub:FuzzClientFrame
 PGSCRIPT := scripts/postgres.sh
 
-.PHONY: help build run test vet lint bench clean pg-up pg-down pg-status race-toolchain kcat browser-deps
+.PHONY: help build run test vet lint bench bench-go fuzz clean pg-up pg-down pg-status race-toolchain kcat promtool browser-deps deploy-check
 
 help: ## list the targets
 	@echo "usage: make <target>"
 	@awk 'BEGIN { FS = ":.*## " } /^[a-z][a-z-]*:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "env: DATABASE_URL (use this server), ORDERFLOW_PG_PORT (local cluster port, default 55432),"
-	@echo "     KAFKA_BROKERS (real Kafka instead of the embedded broker), BENCH, BENCHTIME"
+	@echo "     KAFKA_BROKERS (real Kafka instead of the embedded broker),"
+	@echo "     bench: BENCH_DURATION (60s), BENCH_SCENARIOS, BENCH_DRAIN_EVENTS, BENCH_DRAIN_TIMEOUT; bench-go: BENCH, BENCHTIME"
 
 build: ## build bin/orderflow
 	$(GO) build -o bin/orderflow ./cmd/orderflow
@@ -31,11 +45,8 @@ run: build pg-up ## build, ensure PostgreSQL, serve every role
 	DATABASE_URL="$$($(PGSCRIPT) url)" exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
-test: race-toolchain kcat browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL
-	DATABASE_URL="$$($(PGSCRIPT) url)"; export DATABASE_URL; \
-	$(GO) vet ./...; \
-	scripts/lint.sh; \
-	$(GO) test -race -count=1 -timeout 20m ./...
+test: race-toolchain kcat promtool browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL (scripts/test.sh)
+	DATABASE_URL="$$($(PGSCRIPT) url)" scripts/test.sh
 
 vet: ## go vet ./...
 	$(GO) vet ./...
@@ -43,9 +54,25 @@ vet: ## go vet ./...
 lint: ## gofmt check and staticcheck (installed into bin/ at a pinned version)
 	scripts/lint.sh
 
-bench: pg-up ## run the benchmarks (BENCH=regexp, BENCHTIME=1s|100x)
+# The system benchmarks: the built binary served on fresh databases, pgbench in
+# the same run as the bound; one table, and $(BENCH_OUT)/bench.{json,html}.
+bench: build pg-up ## system benchmarks vs pgbench (BENCH_DURATION=60s, ~15 min); report in test-artifacts/bench/
+	DATABASE_URL="$$($(PGSCRIPT) url)" bin/orderflow bench suite --out '$(BENCH_OUT)' \
+		--duration '$(BENCH_DURATION)' --scenarios '$(BENCH_SCENARIOS)' \
+		--drain-events '$(BENCH_DRAIN_EVENTS)' --drain-timeout '$(BENCH_DRAIN_TIMEOUT)' --log-level warn
+
+bench-go: pg-up ## the go test benchmarks (BENCH=regexp, BENCHTIME=1s|100x)
 	DATABASE_URL="$$($(PGSCRIPT) url)" \
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime '$(BENCHTIME)' -benchmem -timeout 60m ./...
+
+# Not part of make test: 40 s of two busy cores buy little on every run,
+# and the seeds already run there. A failure leaves its input in the
+# package's testdata/fuzz/<Function>/: commit it with the fix.
+fuzz: ## fuzz every target for FUZZTIME (default 10s) each
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime '$(FUZZTIME)' "$${t%%:*}"; \
+	done
 
 clean: ## remove build outputs (keeps the database in .pgdata/)
 	rm -rf bin test-artifacts
@@ -66,6 +93,13 @@ race-toolchain:
 # The relay's tests run the README's kcat example against a real broker.
 kcat:
 	@scripts/need.sh kcat "the README's Kafka example is tested" kcat
+
+# deploy/'s alert rules are checked and unit-tested with promtool.
+promtool:
+	@scripts/need.sh promtool "deploy/prometheus/alerts.yaml is tested" prometheus
+
+deploy-check: promtool ## validate deploy/: alert rules and tests, the Kubernetes manifests (scripts/deploy-check.sh)
+	scripts/deploy-check.sh
 
 # The dashboard's browser test (web/browser_test.go) drives Debian's chromium
 # through playwright-core; no browser is ever downloaded.

@@ -21,7 +21,6 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/benchstat"
 	"github.com/orderflow/orderflow/internal/httpx"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/order"
@@ -60,11 +59,9 @@ var lifecycle = []struct {
 // pool size serve uses by default.
 func benchServer(b *testing.B) (http.Handler, *eventstore.Store) {
 	b.Helper()
-	db := pgtest.New(b,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "commands", FS: commands.Migrations()})
+	db := pgtest.New(b)
 	ctx := context.Background()
-	pool, err := pg.Connect(ctx, db.URL, pg.Options{MaxConns: 20})
+	pool, err := pg.Connect(ctx, db.Login(pg.Command), pg.Options{MaxConns: 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,8 +72,7 @@ func benchServer(b *testing.B) (http.Handler, *eventstore.Store) {
 	}
 	mux := http.NewServeMux()
 	commands.NewAPI(commands.NewService(pool, store, order.NewRegistry(), time.Now)).Register(mux)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return httpx.Middleware(log, mux), store
+	return httpx.Middleware(slog.New(slog.DiscardHandler), mux), store
 }
 
 func BenchmarkDecide(b *testing.B) {
@@ -85,9 +81,10 @@ func BenchmarkDecide(b *testing.B) {
 	draft := order.Fold(
 		order.OrderCreated{OrderID: id, CustomerID: "c-42", Currency: "EUR", CreatedAt: now},
 		order.ItemAdded{SKU: "BOOK-1", Name: "A book", Quantity: 2, UnitPriceMinor: 1250})
-	placed := order.Evolve(draft, order.OrderPlaced{TotalMinor: 2500, ItemCount: 1, PlacedAt: now})
-	paid := order.Evolve(placed, order.PaymentRecorded{AmountMinor: 2500, Currency: "EUR", Reference: "psp-1", PaidAt: now})
-	shipped := order.Evolve(paid, order.OrderShipped{Carrier: "DHL", TrackingNumber: "1", ShippedAt: now})
+	evolve := func(s order.State, e order.Event) order.State { s.Apply(e); return s }
+	placed := evolve(draft, order.OrderPlaced{TotalMinor: 2500, ItemCount: 1, PlacedAt: now})
+	paid := evolve(placed, order.PaymentRecorded{AmountMinor: 2500, Currency: "EUR", Reference: "psp-1", PaidAt: now})
+	shipped := evolve(paid, order.OrderShipped{Carrier: "DHL", TrackingNumber: "1", ShippedAt: now})
 	cases := []struct {
 		name  string
 		state order.State

@@ -49,8 +49,8 @@ type ItemInput struct {
 }
 
 // CreateOrder starts a draft order, optionally with its first items.
-// OrderID is not read from the body: the API takes it from the path (a
-// client-chosen ULID makes creation retry-safe) or generates it.
+// OrderID is not read from the body: the API generates it (an
+// Idempotency-Key is what makes a retried creation safe).
 type CreateOrder struct {
 	OrderID    ulid.ULID   `json:"-"`
 	CustomerID string      `json:"customer_id"`

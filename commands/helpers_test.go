@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,10 +14,9 @@ import (
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/openapi/openapitest"
-	"github.com/orderflow/orderflow/order"
 )
 
 // api is the command API on a real server, with the production middleware,
@@ -31,20 +29,12 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "commands", FS: commands.Migrations()})
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(context.Background(), now); err != nil {
-		t.Fatal(err)
-	}
+	e := testenv.New(t)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(db.Pool, store, order.NewRegistry(), time.Now)).Register(mux)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpx.Middleware(log, mux))
+	commands.NewAPI(commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)).Register(mux)
+	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
-	return &api{t: t, db: db, srv: srv}
+	return &api{t: t, db: e.DB, srv: srv}
 }
 
 // call is one request. Body is sent as is; ContentType defaults to

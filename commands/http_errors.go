@@ -8,6 +8,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/pg"
 )
 
 // writeError maps every error of the command API to its problem: the one
@@ -55,9 +56,15 @@ func problemFor(ctx context.Context, err error) *httpx.Problem {
 			"this Idempotency-Key was first used with a different request; use a new key for a new request")
 	case errors.Is(err, eventstore.ErrNoPartition):
 		slog.ErrorContext(ctx, "append refused: partition missing", "err", err, "request_id", httpx.RequestID(ctx))
-		return httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "Temporarily unavailable", "the event store is not ready for this order; retry later")
+		return httpx.Unavailable("Temporarily unavailable", "the event store is not ready for this order; retry later")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "Request not completed", "the request was cancelled or timed out; retrying with the same Idempotency-Key is safe")
+		return httpx.Unavailable("Request not completed", "the request was cancelled or timed out; retrying with the same Idempotency-Key is safe")
+	case pg.Unavailable(err):
+		// The database is down or restarting: the command may or may not
+		// have committed (a connection lost at COMMIT), which is what the
+		// Idempotency-Key is for.
+		slog.WarnContext(ctx, "command not completed: database unavailable", "err", err, "request_id", httpx.RequestID(ctx))
+		return httpx.Unavailable("Database unavailable", "the event store cannot be reached right now; retrying with the same Idempotency-Key is safe")
 	default:
 		slog.ErrorContext(ctx, "command failed", "err", err, "request_id", httpx.RequestID(ctx))
 		return httpx.NewProblem(http.StatusInternalServerError, "internal", "Internal error",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/order"
 )
 
 // events serves GET /v1/orders/{id}/events: the stream in version order, as
@@ -36,7 +37,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteProblem(w, r, p)
 		return
 	}
-	stream := eventstore.Stream{ID: id, Type: StreamType}
+	stream := eventstore.Stream{ID: id, Type: order.StreamType}
 	evs, err := a.svc.store.ReadStream(r.Context(), stream, from, limit)
 	if err != nil {
 		writeError(w, r, err)

@@ -21,6 +21,7 @@ import (
 // TestTheCurlWalk drives one order through its whole life the way the
 // README's curl session does.
 func TestTheCurlWalk(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	var id string
 	steps := []struct {
@@ -95,6 +96,7 @@ func TestTheCurlWalk(t *testing.T) {
 }
 
 func TestCancellingAPaidOrderRecordsARefund(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	id := a.paid()
 	r := a.post("/v1/orders/"+id+"/cancel", map[string]string{"reason": "customer changed their mind"})
@@ -112,6 +114,7 @@ func TestCancellingAPaidOrderRecordsARefund(t *testing.T) {
 }
 
 func TestIfMatch(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	cases := []struct {
 		name    string
@@ -156,6 +159,7 @@ func TestIfMatch(t *testing.T) {
 // succeed; one that keeps losing gets 409 concurrency-conflict. Either way
 // the stream ends consecutive and holds exactly the accepted items.
 func TestConcurrentWritersWithoutIfMatchAreRetried(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	id := a.create()
 	const writers = 20
@@ -207,6 +211,7 @@ func TestConcurrentWritersWithoutIfMatchAreRetried(t *testing.T) {
 }
 
 func TestIdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	target := a.create(mug)
 	cases := []struct {
@@ -242,6 +247,7 @@ func TestIdempotencyKeyReplaysTheFirstAnswer(t *testing.T) {
 }
 
 func TestIdempotencyKeyWithAnotherRequestIsRefused(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	id := a.create(mug)
 	a.post("/v1/orders/"+id+"/items", plate, "Idempotency-Key", "k1").want(t, http.StatusOK, "")
@@ -263,6 +269,7 @@ func TestIdempotencyKeyWithAnotherRequestIsRefused(t *testing.T) {
 }
 
 func TestTheSameKeySentConcurrentlyAppendsOnce(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	id := a.create(mug)
 	before := a.rows()
@@ -298,6 +305,7 @@ func TestTheSameKeySentConcurrentlyAppendsOnce(t *testing.T) {
 // TestBadInputChangesNothing: every refused request leaves the events and
 // the idempotency keys as they were, even when it carries a key.
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	draft := a.create(mug)
 	unknown := ulid.Make().String()
@@ -391,6 +399,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestOrderEvents(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	r := a.do(call{Method: "POST", Path: "/v1/orders", Body: jsonOf(t, createBody(mug, plate)),
 		Header: headers("X-Request-ID", "req-1", "X-Correlation-ID", "checkout-7")})
@@ -493,6 +502,7 @@ func TestOrderEvents(t *testing.T) {
 // the order, as many concurrent keyed commands as the pool has connections
 // would wait for each other forever (pgtest's pool has 32).
 func TestMoreKeyedCommandsThanPoolConnectionsAllComplete(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	ids := make([]string, 64)
 	for i := range ids {

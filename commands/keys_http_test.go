@@ -4,24 +4,29 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/commands"
+	commandsmig "github.com/orderflow/orderflow/commands/migrations"
 	"github.com/orderflow/orderflow/eventstore"
+	eventstoremig "github.com/orderflow/orderflow/eventstore/migrations"
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/schema"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -34,10 +39,10 @@ func (a *api) nodeOn() *api {
 
 func serveOn(t *testing.T, db *pgtest.DB) *api {
 	t.Helper()
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Command)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(db.Pool, store, order.NewRegistry(), time.Now)).Register(mux)
-	srv := httptest.NewServer(httpx.Middleware(slog.New(slog.NewTextHandler(io.Discard, nil)), mux))
+	commands.NewAPI(commands.NewService(db.Command, store, order.NewRegistry(), time.Now)).Register(mux)
+	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: db, srv: srv}
 }
@@ -213,18 +218,31 @@ func TestAStaleCachedStateNeverDecides(t *testing.T) {
 }
 
 // Keys stored before they moved into the event store (commands migration
-// 00002) still replay, scoped as the API scopes them now.
+// 00003) still replay, scoped as the API scopes them now.
 func TestKeysFromBeforeTheMoveStillReplay(t *testing.T) {
-	all := commands.Migrations()
-	first, err := fs.ReadFile(all, "00001_idempotency.sql")
+	t.Parallel()
+	ctx := context.Background()
+	// A database migrated as the previous release left it: every set up to
+	// the commands' 00002.
+	before := fstest.MapFS{}
+	for _, name := range []string{"00001_idempotency.sql", "00002_roles.sql"} {
+		b, err := fs.ReadFile(commandsmig.FS(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: b}
+	}
+	url := createDatabase(t)
+	sqlDB, err := pg.OpenSQL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "commands", FS: fstest.MapFS{"00001_idempotency.sql": {Data: first}}})
-	ctx := context.Background()
-	store := eventstore.New(db.Pool)
+	defer func() { _ = sqlDB.Close() }()
+	if err := migrate.Up(ctx, sqlDB, migrate.Set{Name: "eventstore", FS: eventstoremig.FS()}, migrate.Set{Name: "commands", FS: before}); err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.Open(t, url)
+	store := eventstore.New(db.Command)
 	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +259,7 @@ func TestKeysFromBeforeTheMoveStillReplay(t *testing.T) {
 		}
 		data = append(data, eventstore.EventData{ID: ulid.Make(), Type: name, SchemaVersion: schema, Data: raw})
 	}
-	created, err := store.Append(ctx, eventstore.Stream{ID: id, Type: "order"}, eventstore.NoStream(), data)
+	created, err := store.Append(ctx, eventstore.Stream{ID: id, Type: order.StreamType}, eventstore.NoStream(), data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,17 +281,12 @@ func TestKeysFromBeforeTheMoveStillReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sqlDB, err := pg.OpenSQL(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sqlDB.Close() }()
-	if err := migrate.Up(ctx, sqlDB, migrate.Set{Name: "commands", FS: all}); err != nil {
+	if err := migrate.Up(ctx, sqlDB, schema.Sets()...); err != nil {
 		t.Fatal(err)
 	}
 
 	a := serveOn(t, db)
-	before := a.rows()
+	rowsBefore := a.rows()
 	r := a.post("/v1/orders", createJSON, "Idempotency-Key", "legacy-create")
 	r.want(t, http.StatusCreated, "")
 	if o := r.outcome(t); o.OrderID != id.String() || o.Version != 2 || r.Header.Get("Idempotent-Replayed") != "true" {
@@ -287,5 +300,39 @@ func TestKeysFromBeforeTheMoveStillReplay(t *testing.T) {
 	if o := r.outcome(t); o.Version != 3 || o.Position != created.Position+1 || r.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("legacy item replay: %s", r.Body)
 	}
-	a.unchanged(before)
+	a.unchanged(rowsBefore)
+}
+
+// createDatabase creates an empty database on DATABASE_URL's server,
+// dropped when the test ends, and returns its owner's URL.
+func createDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := pgtest.AdminURL(t)
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	name := "orderflow_test_" + strings.ToLower(ulid.Make().String()[16:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer func() { _ = c.Close(context.Background()) }()
+		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, err := neturl.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }

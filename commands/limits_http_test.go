@@ -16,8 +16,8 @@ import (
 // editing session or a stream from before the cap would.
 func (a *api) fill(id string, n int64) {
 	a.t.Helper()
-	store, reg := eventstore.New(a.db.Pool), order.NewRegistry()
-	stream := eventstore.Stream{ID: ulid.MustParse(id), Type: "order"}
+	store, reg := eventstore.New(a.db.Command), order.NewRegistry()
+	stream := eventstore.Stream{ID: ulid.MustParse(id), Type: order.StreamType}
 	ctx := context.Background()
 	v, err := store.StreamVersion(ctx, stream)
 	if err != nil {

@@ -15,9 +15,6 @@ import (
 	"github.com/orderflow/orderflow/order"
 )
 
-// StreamType is the event store's stream type for orders.
-const StreamType = "order"
-
 // Service executes commands: decide on the order's state, append. It is the
 // only writer of order streams and never talks to Kafka: the event table is
 // the outbox.
@@ -45,10 +42,11 @@ type Service struct {
 	states     *stateCache // nil: no cache
 }
 
-// NewService returns a service over a store. The pool argument is not used:
-// the service reads and writes only through the store (its idempotency keys
-// too, since they ride group commit); it stays so that callers need not
-// change.
+// NewService returns a service over a store on a pool of the command role
+// (the only one that may append and use the idempotency keys). The pool
+// argument is not used: the service reads and writes only through the store
+// (its idempotency keys too, since they ride group commit); it stays so
+// that callers need not change.
 func NewService(_ *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
 	return &Service{store: store, registry: registry, now: now}
 }
@@ -217,7 +215,7 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 	if err != nil {
 		return Outcome{}, err
 	}
-	stream := eventstore.Stream{ID: req.OrderID, Type: StreamType}
+	stream := eventstore.Stream{ID: req.OrderID, Type: order.StreamType}
 	expected := eventstore.Exact(state.Version)
 	if state.Version == 0 {
 		expected = eventstore.NoStream()
@@ -306,7 +304,7 @@ func (s *Service) Load(ctx context.Context, id ulid.ULID) (order.State, error) {
 // goes into the cache.
 func (s *Service) load(ctx context.Context, id ulid.ULID, from order.State) (order.State, error) {
 	limit := order.MaxEvents - int(from.Version) + 1 // one more tells a stream past the cap
-	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: StreamType}, from.Version+1, max(limit, 1))
+	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: order.StreamType}, from.Version+1, max(limit, 1))
 	if err != nil {
 		return order.State{}, err
 	}

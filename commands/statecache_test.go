@@ -8,7 +8,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/order"
 )
@@ -45,13 +44,13 @@ func TestTheStateCacheIsBoundedAndNeverGoesBack(t *testing.T) {
 // The service keeps the states it decides on and appends, and its cache
 // stays within its bound however many orders pass through.
 func TestTheServiceCachesWhatItAppends(t *testing.T) {
-	db := pgtest.New(t, migrate.Set{Name: "eventstore", FS: eventstore.Migrations()}, migrate.Set{Name: "commands", FS: Migrations()})
+	db := pgtest.New(t)
 	ctx := context.Background()
-	store := eventstore.New(db.Pool)
+	store := eventstore.New(db.Command)
 	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	s := NewService(db.Pool, store, order.NewRegistry(), time.Now)
+	s := NewService(db.Command, store, order.NewRegistry(), time.Now)
 	s.states = newStateCache(3)
 	var ids []ulid.ULID
 	for range 5 {

@@ -13,16 +13,15 @@ import (
 // Input limits. They bound what one order can hold and what a request can
 // make the server store; they are documented in the API.
 const (
-	MaxCustomerIDLen = 100
-	MaxSKULen        = 64
-	MaxNameLen       = 200
-	MinQuantity      = 1
-	MaxQuantity      = 10000
-	MaxItems         = 100 // distinct SKUs per order
-	MaxReferenceLen  = 100
-	MaxCarrierLen    = 100
-	MaxTrackingLen   = 100
-	MaxReasonLen     = 500
+	MaxSKULen       = 64
+	MaxNameLen      = 200
+	MinQuantity     = 1
+	MaxQuantity     = 10000
+	MaxItems        = 100 // distinct SKUs per order
+	MaxReferenceLen = 100
+	MaxCarrierLen   = 100
+	MaxTrackingLen  = 100
+	MaxReasonLen    = 500
 )
 
 // fieldErrors collects every field problem of one command.
@@ -141,7 +140,7 @@ func (c CreateOrder) Validate() error {
 	if c.OrderID.IsZero() {
 		f.add("order_id", "is required")
 	}
-	f.text("customer_id", c.CustomerID, MaxCustomerIDLen)
+	f.text("customer_id", c.CustomerID, order.MaxCustomerIDLen)
 	f.currency("currency", c.Currency)
 	if len(c.Items) > MaxItems {
 		f.add("items", "must hold at most %d items", MaxItems)

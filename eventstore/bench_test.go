@@ -3,12 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +12,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/benchstat"
+	"github.com/orderflow/orderflow/internal/pgbench"
 )
 
 // The append benchmarks. Each reports, in the same run, the machine's bound:
@@ -44,7 +39,7 @@ func benchmarkAppend(b *testing.B, gc eventstore.GroupCommit) {
 	for _, writers := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			_, db := newStore(b)
-			s, err := eventstore.NewWithGroupCommit(db.Pool, gc)
+			s, err := eventstore.NewWithGroupCommit(db.Command, gc)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -134,75 +129,20 @@ func BenchmarkAppendBatch(b *testing.B) {
 		perBatch, rate, rec.Summary(elapsed, "batches"), perBatch, bound, copyRate, rate/bound, rate/copyRate)
 }
 
-var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
-
-const benchRawSetup = `
-	DROP TABLE IF EXISTS bench_raw;
-	CREATE TABLE bench_raw (LIKE events INCLUDING DEFAULTS);
-	ALTER TABLE bench_raw ADD PRIMARY KEY (stream_id, version), ADD UNIQUE (stream_id, event_id);
-	CREATE INDEX ON bench_raw (position);
-	CREATE INDEX ON bench_raw (recorded_at);`
-
-// A time-ordered uuid like the store's ULIDs, so neither side pays for random
-// index inserts.
-const benchStreamID = `(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || substr(md5(random()::text), 1, 20))::uuid`
-
 // pgbenchInserts runs pgbench with the same rows the store appends, rowsPerTx
 // per transaction (one statement), into a plain table shaped like the events
 // table, and returns transactions per second and the clients it used: fewer
 // than asked when the server has not the connections to spare.
 func pgbenchInserts(b *testing.B, url string, clients, perClient, rowsPerTx int) (float64, int) {
 	b.Helper()
-	bin, err := pgbenchPath()
+	res, err := pgbench.Inserts(context.Background(), url, pgbench.Options{Clients: clients, Transactions: perClient, RowsPerTx: rowsPerTx})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := execSQL(ctx, url, benchRawSetup); err != nil {
-		b.Fatal(err)
+	if res.Capped {
+		b.Logf("pgbench capped at %d clients instead of %d: the server has not the connections to spare (raise max_connections, see the comment above BenchmarkAppend)", res.Clients, clients)
 	}
-	if free, err := freeConnections(ctx, url); err != nil {
-		b.Fatal(err)
-	} else if free < clients {
-		b.Logf("pgbench capped at %d clients instead of %d: the server has only %d connections to spare (raise max_connections, see the comment above BenchmarkAppend)", max(free, 1), clients, free)
-		perClient = perClient * clients / max(free, 1)
-		clients = max(free, 1)
-	}
-	script := `INSERT INTO bench_raw (stream_id, version, event_id, stream_type, event_type, schema_version, data, metadata)
-SELECT ` + benchStreamID + `,
- 1, gen_random_uuid(), 'test', 'Happened', 1, '{"n":1}', '{"correlation_id":"c-1","actor":"test"}'
-FROM generate_series(1, ` + strconv.Itoa(rowsPerTx) + `);
-`
-	f := filepath.Join(b.TempDir(), "insert.sql")
-	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	out, err := exec.Command(bin, "-n", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, 4)),
-		"-t", strconv.Itoa(perClient), "-f", f, url).CombinedOutput()
-	if err != nil {
-		b.Fatalf("pgbench: %v\n%s", err, out)
-	}
-	m := tpsLine.FindSubmatch(out)
-	if m == nil {
-		b.Fatalf("pgbench printed no tps line:\n%s", out)
-	}
-	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	return tps, clients
-}
-
-// freeConnections is how many more connections the server accepts, keeping
-// a margin of 5 for the test's own pools.
-func freeConnections(ctx context.Context, url string) (int, error) {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = conn.Close(ctx) }()
-	var free int
-	err = conn.QueryRow(ctx, `SELECT current_setting('max_connections')::int
-		- current_setting('superuser_reserved_connections')::int
-		- (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int - 5`).Scan(&free)
-	return free, err
+	return res.TPS, res.Clients
 }
 
 // copyInserts copies n rows like the store's into bench_raw with COPY and
@@ -210,7 +150,7 @@ func freeConnections(ctx context.Context, url string) (int, error) {
 func copyInserts(b *testing.B, url string, n int) float64 {
 	b.Helper()
 	ctx := context.Background()
-	if err := execSQL(ctx, url, benchRawSetup); err != nil {
+	if err := pgbench.Exec(ctx, url, pgbench.SetupSQL); err != nil {
 		b.Fatal(err)
 	}
 	conn, err := pgx.Connect(ctx, url)
@@ -226,27 +166,8 @@ func copyInserts(b *testing.B, url string, n int) float64 {
 	}
 	cols := []string{"stream_id", "version", "event_id", "stream_type", "event_type", "schema_version", "data", "metadata"}
 	start := time.Now()
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"bench_raw"}, cols, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{pgbench.Table}, cols, pgx.CopyFromRows(rows)); err != nil {
 		b.Fatalf("copy: %v", err)
 	}
 	return float64(n) / time.Since(start).Seconds()
-}
-
-func pgbenchPath() (string, error) {
-	if p, err := exec.LookPath("pgbench"); err == nil {
-		return p, nil
-	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
-	if len(matches) > 0 {
-		return matches[len(matches)-1], nil
-	}
-	return "", fmt.Errorf("pgbench not found: install PostgreSQL's server package (scripts/postgres.sh up does)")
-}
-
-func execSQL(ctx context.Context, url, sql string) error {
-	out, err := exec.CommandContext(ctx, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, url).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("psql: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
 )
 
@@ -21,8 +20,8 @@ import (
 
 func newInternalStore(t *testing.T) (*Store, *pgtest.DB) {
 	t.Helper()
-	db := pgtest.New(t, migrate.Set{Name: "eventstore", FS: Migrations()})
-	s := New(db.Pool)
+	db := pgtest.New(t)
+	s := New(db.Command)
 	now := time.Now()
 	if err := s.EnsureAhead(context.Background(), now); err != nil {
 		t.Fatal(err)
@@ -61,7 +60,7 @@ func queueBehindLock(t *testing.T, s *Store, db *pgtest.DB, stream Stream) (enqu
 			out <- outcome{res, err}
 		}()
 		// Wait until it is queued (or taken), so the next one queues after it.
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for s.gc.accepted.Load() == before {
 			if time.Now().After(deadline) {
 				t.Fatal("request never queued")
@@ -80,7 +79,7 @@ func queueBehindLock(t *testing.T, s *Store, db *pgtest.DB, stream Stream) (enqu
 // inFlight waits until the worker has started its n-th batch.
 func inFlight(t *testing.T, s *Store, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for s.Stats().Batches < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("batch %d never started", n)
@@ -90,6 +89,7 @@ func inFlight(t *testing.T, s *Store, n int64) {
 }
 
 func TestCoalescedAppendsAreDecidedInArrivalOrder(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	st := Stream{ID: ulid.Make(), Type: "test"}
 	enqueue, release := queueBehindLock(t, s, db, st)
@@ -135,6 +135,7 @@ func TestCoalescedAppendsAreDecidedInArrivalOrder(t *testing.T) {
 }
 
 func TestRetriesInsideOneBatch(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	ctx := context.Background()
 	blocker := Stream{ID: ulid.Make(), Type: "test"}
@@ -191,6 +192,7 @@ func TestRetriesInsideOneBatch(t *testing.T) {
 // One request the database refuses (jsonb rejects \u0000, which
 // encoding/json accepts) must fail alone, not the batch it shares.
 func TestARefusedRequestFailsAlone(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	blocker := Stream{ID: ulid.Make(), Type: "test"}
 	enqueue, release := queueBehindLock(t, s, db, blocker)
@@ -219,8 +221,9 @@ func TestARefusedRequestFailsAlone(t *testing.T) {
 // The queue is bounded: a full queue makes Append wait for room, and give up
 // with its ctx, having written nothing.
 func TestFullQueueBlocksUntilCtxEnds(t *testing.T) {
-	db := pgtest.New(t, migrate.Set{Name: "eventstore", FS: Migrations()})
-	s, err := NewWithGroupCommit(db.Pool, GroupCommit{QueueSize: 1})
+	t.Parallel()
+	db := pgtest.New(t)
+	s, err := NewWithGroupCommit(db.Command, GroupCommit{QueueSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +256,7 @@ func TestFullQueueBlocksUntilCtxEnds(t *testing.T) {
 
 // No goroutine outlives the appends: the worker exits when the queue is empty.
 func TestWorkerExitsWhenIdle(t *testing.T) {
+	t.Parallel()
 	s, _ := newInternalStore(t)
 	var wg sync.WaitGroup
 	for range 32 {
@@ -265,7 +269,7 @@ func TestWorkerExitsWhenIdle(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		s.gc.mu.Lock()
 		running := s.gc.running

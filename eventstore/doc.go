@@ -35,7 +35,9 @@
 // the measured figures.
 //
 // Append-only is enforced by the database: triggers reject UPDATE, DELETE and
-// TRUNCATE for every role, and the application role is granted only SELECT
-// and INSERT on events (and SELECT, INSERT, DELETE on the request keys,
-// which expire).
+// TRUNCATE for every role, and no serving role may write to the events table
+// at all. The append functions are SECURITY DEFINER (search_path pinned,
+// pg_temp last) and executable by the command role alone, which may also
+// read and expire the request keys they store; the other roles only read
+// (migrations/00005_roles.sql, 00006_append_keys.sql).
 package eventstore

@@ -25,6 +25,7 @@ import (
 // trigger to see it): a transaction that drew a lower position but commits
 // later is skipped by a reader that already moved past it.
 func TestReadAllIsGapSafe(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, db := newStore(t)
 
@@ -82,7 +83,7 @@ func TestReadAllIsGapSafe(t *testing.T) {
 					}
 					record(committed, evs)
 				case 1, 2: // sleeps inside the transaction; mode 2 aborts
-					err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+					err := pgx.BeginFunc(ctx, db.Command, func(tx pgx.Tx) error {
 						jitter()
 						if _, err := s.AppendTx(ctx, tx, st, eventstore.Any(), evs); err != nil {
 							return err

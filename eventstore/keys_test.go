@@ -169,7 +169,7 @@ func TestBadKeysAreRefusedBeforeAnythingIsWritten(t *testing.T) {
 // appending. Exactly one appends; every other gets its result.
 func TestManyGoroutinesRacingWithOneKeyAppendOnce(t *testing.T) {
 	s1, db := newInternalStore(t)
-	s2 := New(db.Pool)
+	s2 := New(db.Command)
 	st := Stream{ID: ulid.Make(), Type: "test"}
 	const racers = 48
 	results := make([]keyedOutcome, racers)

@@ -16,12 +16,25 @@ import (
 const PartitionsAhead = 3
 
 // EnsurePartitions creates the partitions for the months from..to
-// (inclusive) that do not exist yet, and returns their names.
+// (inclusive) that do not exist yet, and returns their names. This is the
+// serving path (the command role may call it): the database refuses months
+// before last month or more than twelve ahead (see
+// migrations/00005_roles.sql for why); CreatePartitions makes others.
 func (s *Store) EnsurePartitions(ctx context.Context, from, to time.Time) ([]string, error) {
+	return s.partitions(ctx, "events_ensure_partition", from, to)
+}
+
+// CreatePartitions is EnsurePartitions for any months, for loading history
+// and restores. It needs a pool with the schema owner's rights.
+func (s *Store) CreatePartitions(ctx context.Context, from, to time.Time) ([]string, error) {
+	return s.partitions(ctx, "events_create_partition", from, to)
+}
+
+func (s *Store) partitions(ctx context.Context, fn string, from, to time.Time) ([]string, error) {
 	var names []string
 	for m := monthOf(from); !m.After(monthOf(to)); m = m.AddDate(0, 1, 0) {
 		var name string
-		if err := s.db.QueryRow(ctx, `SELECT events_ensure_partition($1::date)`, m).Scan(&name); err != nil {
+		if err := s.db.QueryRow(ctx, `SELECT `+fn+`($1::date)`, m).Scan(&name); err != nil {
 			return names, fmt.Errorf("ensure partition for %s: %w", m.Format("2006-01"), err)
 		}
 		names = append(names, name)

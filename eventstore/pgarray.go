@@ -28,7 +28,7 @@ func dimensions(n int, isNil bool) []pgtype.ArrayDimension {
 	if isNil {
 		return nil // SQL NULL
 	}
-	return []pgtype.ArrayDimension{{Length: int32(n), LowerBound: 1}}
+	return []pgtype.ArrayDimension{{Length: int32(n), LowerBound: 1}} // #nosec G115 -- a batch's arrays hold at most MaxBatch requests of MaxAppend events
 }
 
 func (a textArray) Dimensions() []pgtype.ArrayDimension { return dimensions(len(a), a == nil) }

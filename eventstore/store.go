@@ -27,8 +27,8 @@ type Store struct {
 	gc *committer // nil when group commit is disabled
 }
 
-// New returns a store on a pool (normally in the application role), with
-// group commit on its defaults.
+// New returns a store on a pool (a serving role's: appending needs the
+// command role), with group commit on its defaults.
 func New(db *pgxpool.Pool) *Store {
 	s, err := NewWithGroupCommit(db, GroupCommit{})
 	if err != nil {

@@ -125,12 +125,6 @@ func (s *State) Apply(e Event) {
 	}
 }
 
-// Evolve returns s with e applied; s itself is unchanged.
-func Evolve(s State, e Event) State {
-	s.Apply(e)
-	return s
-}
-
 // Fold returns the state after events, in order, starting from nothing.
 func Fold(events ...Event) State {
 	var s State

@@ -96,7 +96,7 @@ func TestFoldRecordsCancellationAndRefund(t *testing.T) {
 	}
 }
 
-func TestEvolveLeavesTheGivenStateUntouched(t *testing.T) {
+func TestApplyOnACopyLeavesTheOriginalUntouched(t *testing.T) {
 	base := order.Fold(created(),
 		order.ItemAdded{SKU: "a", Name: "A", Quantity: 1, UnitPriceMinor: 5},
 		order.ItemAdded{SKU: "b", Name: "B", Quantity: 1, UnitPriceMinor: 5},
@@ -105,11 +105,16 @@ func TestEvolveLeavesTheGivenStateUntouched(t *testing.T) {
 		order.ItemAdded{SKU: "a", Name: "A", Quantity: 1, UnitPriceMinor: 5},
 		order.ItemAdded{SKU: "b", Name: "B", Quantity: 1, UnitPriceMinor: 5},
 	)
-	_ = order.Evolve(base, order.ItemAdded{SKU: "a", Name: "A", Quantity: 7, UnitPriceMinor: 5})
-	_ = order.Evolve(base, order.ItemRemoved{SKU: "a"})
-	_ = order.Evolve(base, order.ItemAdded{SKU: "c", Name: "C", Quantity: 1, UnitPriceMinor: 5})
+	for _, e := range []order.Event{
+		order.ItemAdded{SKU: "a", Name: "A", Quantity: 7, UnitPriceMinor: 5},
+		order.ItemRemoved{SKU: "a"},
+		order.ItemAdded{SKU: "c", Name: "C", Quantity: 1, UnitPriceMinor: 5},
+	} {
+		next := base // a copy, as every reader's "before" state is
+		next.Apply(e)
+	}
 	if !reflect.DeepEqual(base, snapshot) {
-		t.Fatalf("Evolve wrote through to its input:\n got %+v\nwant %+v", base, snapshot)
+		t.Fatalf("Apply on a copy wrote through to the original:\n got %+v\nwant %+v", base, snapshot)
 	}
 }
 

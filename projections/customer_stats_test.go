@@ -3,10 +3,12 @@ package projections
 import "testing"
 
 func TestCustomerStatsRebuildEqualsLive(t *testing.T) {
+	t.Parallel()
 	checkRebuildEqualsLive(t, CustomerStats{})
 }
 
 func TestCustomerStatsCountsStatusesSpansAndMoneyPerCustomer(t *testing.T) {
+	t.Parallel()
 	e := newProjEnv(t)
 	e.applyScenario(CustomerStats{}, handScenario())
 	e.checkScenario(CustomerStats{}, map[string][]string{

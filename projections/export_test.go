@@ -16,6 +16,7 @@ import (
 )
 
 func TestExportUpcastsAndFilters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	id := ulid.Make()

@@ -3,11 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +14,8 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -35,21 +32,13 @@ type projEnv struct {
 
 func newProjEnv(t *testing.T) *projEnv {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: Migrations()})
-	ctx := context.Background()
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(ctx, now); err != nil {
-		t.Fatal(err)
-	}
-	reg, prom := order.NewRegistry(), prometheus.NewRegistry()
-	rt, err := NewRuntime(db.Pool, store, reg, prom, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	te := testenv.New(t)
+	prom := prometheus.NewRegistry()
+	rt, err := NewRuntime(te.DB.Projector, eventstore.New(te.DB.Projector), te.Registry, prom, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &projEnv{t: t, ctx: ctx, db: db, store: store, reg: reg, rt: rt, prom: prom}
+	return &projEnv{t: t, ctx: context.Background(), db: te.DB, store: te.Store, reg: te.Registry, rt: rt, prom: prom}
 }
 
 // decide runs a real decision against st at time now, appends its events
@@ -230,7 +219,7 @@ func (e *projEnv) deliverLive(p Projection, evs []eventstore.RecordedEvent, part
 // lock, so a test can order two transactions deterministically.
 func (e *projEnv) awaitLockWait() {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for waiting := 0; waiting == 0; {
 		if time.Now().After(deadline) {
 			e.t.Fatal("no session ever waited for a lock")
@@ -272,28 +261,7 @@ func (e *projEnv) dump(p Projection) map[string][]string {
 // diffRows fails t with the first differences between two dumps.
 func diffRows(t *testing.T, what string, want, got map[string][]string) {
 	t.Helper()
-	for table := range want {
-		w, g := want[table], got[table]
-		if slices.Equal(w, g) {
-			continue
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s: table %s differs (%d rows wanted, %d got)", what, table, len(w), len(g))
-		shown := 0
-		for _, r := range w {
-			if !slices.Contains(g, r) && shown < 5 {
-				fmt.Fprintf(&b, "\n  only wanted: %s", r)
-				shown++
-			}
-		}
-		for _, r := range g {
-			if !slices.Contains(w, r) && shown < 10 {
-				fmt.Fprintf(&b, "\n  only got:    %s", r)
-				shown++
-			}
-		}
-		t.Error(b.String())
-	}
+	pgtest.DiffRows(t, what, want, got)
 }
 
 // checkRebuildEqualsLive is invariant 5 for p: a random history applied

@@ -1,12 +1,14 @@
 package projections
 
 import (
-	"github.com/ThreeDotsLabs/watermill/message"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 type metrics struct {
-	applied, skipped, gapFilled, dlq *prometheus.CounterVec
+	applied, skipped, gapFilled *prometheus.CounterVec
+	batchSize, batchSeconds     *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -20,12 +22,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		gapFilled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "projection_gap_events_total", Help: "Events read from the event store to fill a gap in Kafka delivery.",
 		}, []string{"projection"}),
-		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "projection_dlq_total", Help: "Events dead-lettered after bounded retries.",
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "projection_batch_size", Help: "Events delivered per transaction (a batch, or one event retried alone).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7), // 1 … 4096
+		}, []string{"projection"}),
+		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "projection_batch_seconds", Help: "Time to apply one batch, commit included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 8), // 0.5ms … 8s
 		}, []string{"projection"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.dlq} {
+		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.batchSize, m.batchSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -34,36 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(projection string, r applyResult) {
+func (m *metrics) observe(projection string, r applyResult, delivered int, took time.Duration) {
 	m.applied.WithLabelValues(projection).Add(float64(r.applied))
 	m.skipped.WithLabelValues(projection).Add(float64(r.skipped))
 	m.gapFilled.WithLabelValues(projection).Add(float64(r.gapFilled))
-}
-
-// handlerPoisoned is the metadata key watermill's poison queue sets to the
-// name of the handler that gave up; projection handlers are named after
-// their projection.
-const handlerPoisoned = "handler_poisoned"
-
-// CountDLQ wraps the dead-letter publisher so that every event a projection
-// gives up on raises projection_dlq_total: nothing is skipped silently.
-func (r *Runtime) CountDLQ(next message.Publisher) message.Publisher {
-	return dlqCounter{Publisher: next, dlq: r.metrics.dlq}
-}
-
-type dlqCounter struct {
-	message.Publisher
-	dlq *prometheus.CounterVec
-}
-
-func (d dlqCounter) Publish(topic string, msgs ...*message.Message) error {
-	if err := d.Publisher.Publish(topic, msgs...); err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if h := m.Metadata.Get(handlerPoisoned); h != "" {
-			d.dlq.WithLabelValues(h).Inc()
-		}
-	}
-	return nil
+	m.batchSize.WithLabelValues(projection).Observe(float64(delivered))
+	m.batchSeconds.WithLabelValues(projection).Observe(took.Seconds())
 }

@@ -21,105 +21,173 @@ func (OrderSummary) Name() string { return "order_summary" }
 // Tables implements Projection.
 func (OrderSummary) Tables() []string { return []string{"order_summaries", "order_lines"} }
 
-var summaryColumns = []string{
-	"order_id", "customer_id", "currency", "status", "total_minor", "paid_minor", "refunded_minor",
-	"line_count", "item_quantity", "version", "created_at", "updated_at", "placed_at", "paid_at",
-	"shipped_at", "delivered_at", "cancelled_at", "refunded_at", "carrier", "tracking_number",
-	"payment_reference", "cancel_reason",
+// summaryColumns are order_summaries' columns in the order of summaryRows'
+// fields (arrays and values follow it).
+var summaryColumns = []column{
+	{"order_id", "uuid"}, {"customer_id", "text"}, {"currency", "text"}, {"status", "text"},
+	{"total_minor", "bigint"}, {"paid_minor", "bigint"}, {"refunded_minor", "bigint"},
+	{"line_count", "integer"}, {"item_quantity", "bigint"}, {"version", "bigint"},
+	{"created_at", "timestamptz"}, {"updated_at", "timestamptz"}, {"placed_at", "timestamptz"},
+	{"paid_at", "timestamptz"}, {"shipped_at", "timestamptz"}, {"delivered_at", "timestamptz"},
+	{"cancelled_at", "timestamptz"}, {"refunded_at", "timestamptz"}, {"carrier", "text"},
+	{"tracking_number", "text"}, {"payment_reference", "text"}, {"cancel_reason", "text"},
 }
 
-var lineColumns = []string{"order_id", "line_no", "sku", "name", "quantity", "unit_price_minor"}
+// summaryRows holds order_summaries rows column by column: a live batch
+// passes each column as one array, a rebuild copies them row by row. add is
+// the one mapping from an order's state to its row, which is half of why a
+// rebuild equals the live model.
+type summaryRows struct {
+	id                                                 arr[pgtype.UUID]
+	customer, currency, status                         arr[text]
+	total, paid, refunded                              arr[bigint]
+	lineCount                                          arr[integer]
+	quantity, version                                  arr[bigint]
+	created, updated                                   arr[tstz]
+	placed, paidAt, shipped, delivered, cancelled, ref arr[pgtype.Timestamptz]
+	carrier, tracking, payment, cancelReason           arr[pgtype.Text]
+}
 
-// summaryRow maps a state to its row; live upserts and rebuild COPY share it,
-// which is half of why a rebuild equals the live model.
-func summaryRow(s order.State, updatedAt time.Time) []any {
+func (r *summaryRows) add(s order.State, updatedAt time.Time) {
 	var qty int64
 	for _, l := range s.Items {
 		qty += l.Quantity
 	}
+	r.id = append(r.id, pgtype.UUID{Bytes: s.ID, Valid: true})
+	r.customer = append(r.customer, text(s.CustomerID))
+	r.currency = append(r.currency, text(s.Currency))
+	r.status = append(r.status, text(s.Status))
+	r.total = append(r.total, bigint(s.TotalMinor))
+	r.paid = append(r.paid, bigint(s.PaidMinor))
+	r.refunded = append(r.refunded, bigint(s.RefundedMinor))
+	r.lineCount = append(r.lineCount, integer(len(s.Items))) // #nosec G115 -- at most order.MaxItems lines
+	r.quantity = append(r.quantity, bigint(qty))
+	r.version = append(r.version, bigint(s.Version))
+	r.created = append(r.created, tstz(s.CreatedAt))
+	r.updated = append(r.updated, tstz(updatedAt))
+	r.placed = append(r.placed, optTime(s.PlacedAt))
+	r.paidAt = append(r.paidAt, optTime(s.PaidAt))
+	r.shipped = append(r.shipped, optTime(s.ShippedAt))
+	r.delivered = append(r.delivered, optTime(s.DeliveredAt))
+	r.cancelled = append(r.cancelled, optTime(s.CancelledAt))
+	r.ref = append(r.ref, optTime(s.RefundedAt))
+	r.carrier = append(r.carrier, optText(s.Carrier))
+	r.tracking = append(r.tracking, optText(s.TrackingNumber))
+	r.payment = append(r.payment, optText(s.PaymentReference))
+	r.cancelReason = append(r.cancelReason, optText(s.CancelReason))
+}
+
+func (r *summaryRows) arrays() []any {
 	return []any{
-		pgtype.UUID{Bytes: s.ID, Valid: true}, s.CustomerID, s.Currency, string(s.Status), s.TotalMinor,
-		s.PaidMinor, s.RefundedMinor, len(s.Items), qty, s.Version, s.CreatedAt, updatedAt,
-		optTime(s.PlacedAt), optTime(s.PaidAt), optTime(s.ShippedAt), optTime(s.DeliveredAt),
-		optTime(s.CancelledAt), optTime(s.RefundedAt), optText(s.Carrier), optText(s.TrackingNumber),
-		optText(s.PaymentReference), optText(s.CancelReason),
+		r.id, r.customer, r.currency, r.status, r.total, r.paid, r.refunded, r.lineCount, r.quantity,
+		r.version, r.created, r.updated, r.placed, r.paidAt, r.shipped, r.delivered, r.cancelled, r.ref,
+		r.carrier, r.tracking, r.payment, r.cancelReason,
 	}
 }
 
-func lineRow(id pgtype.UUID, i int, l order.Line) []any {
-	return []any{id, i + 1, l.SKU, l.Name, l.Quantity, l.UnitPriceMinor}
+func (r *summaryRows) values(i int, buf []any) []any {
+	return append(buf[:0],
+		&r.id[i], &r.customer[i], &r.currency[i], &r.status[i], &r.total[i], &r.paid[i], &r.refunded[i],
+		&r.lineCount[i], &r.quantity[i], &r.version[i], &r.created[i], &r.updated[i], &r.placed[i],
+		&r.paidAt[i], &r.shipped[i], &r.delivered[i], &r.cancelled[i], &r.ref[i], &r.carrier[i],
+		&r.tracking[i], &r.payment[i], &r.cancelReason[i])
 }
 
-var upsertSummary = func() string {
-	set := ""
-	for _, c := range summaryColumns[1:] {
-		set += fmt.Sprintf(", %s = excluded.%s", c, c)
-	}
-	return `INSERT INTO order_summaries (` + join(summaryColumns) + `) VALUES (` + placeholders(len(summaryColumns)) +
-		`) ON CONFLICT (order_id) DO UPDATE SET ` + set[2:]
-}()
-
-// Apply implements Projection.
-func (OrderSummary) Apply(ctx context.Context, tx pgx.Tx, c Change) error {
-	if !c.After.Exists() || c.After.ID == ([16]byte{}) {
-		return nil // an event before OrderCreated cannot happen; nothing to show
-	}
-	if _, err := tx.Exec(ctx, upsertSummary, summaryRow(c.After, c.Recorded.RecordedAt)...); err != nil {
-		return fmt.Errorf("upsert summary: %w", err)
-	}
-	id := pgtype.UUID{Bytes: c.After.ID, Valid: true}
-	switch e := c.Event.(type) {
-	case order.ItemAdded:
-		// Lines keep their first-added position: only the added line changes.
-		for i, l := range c.After.Items {
-			if l.SKU == e.SKU {
-				_, err := tx.Exec(ctx, `INSERT INTO order_lines (`+join(lineColumns)+`) VALUES ($1, $2, $3, $4, $5, $6)
-					ON CONFLICT (order_id, line_no) DO UPDATE SET sku = excluded.sku, name = excluded.name,
-					quantity = excluded.quantity, unit_price_minor = excluded.unit_price_minor`, lineRow(id, i, l)...)
-				return err
-			}
-		}
-	case order.ItemRemoved:
-		// Removal shifts the later lines up: renumber by rewriting them.
-		if _, err := tx.Exec(ctx, `DELETE FROM order_lines WHERE order_id = $1`, id); err != nil {
-			return err
-		}
-		rows := make([][]any, len(c.After.Items))
-		for i, l := range c.After.Items {
-			rows[i] = lineRow(id, i, l)
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"order_lines"}, lineColumns, pgx.CopyFromRows(rows))
-		return err
-	}
-	return nil
+var lineColumns = []column{
+	{"order_id", "uuid"}, {"line_no", "integer"}, {"sku", "text"}, {"name", "text"},
+	{"quantity", "bigint"}, {"unit_price_minor", "bigint"},
 }
+
+// lineRows holds order_lines rows column by column, like summaryRows.
+type lineRows struct {
+	id              arr[pgtype.UUID]
+	no              arr[integer]
+	sku, name       arr[text]
+	quantity, price arr[bigint]
+}
+
+// add appends every line of s, numbered from 1 in the order their SKU was
+// first added (a removal renumbers the later lines).
+func (r *lineRows) add(id pgtype.UUID, s order.State) {
+	for i, l := range s.Items {
+		r.id = append(r.id, id)
+		r.no = append(r.no, integer(i+1))
+		r.sku = append(r.sku, text(l.SKU))
+		r.name = append(r.name, text(l.Name))
+		r.quantity = append(r.quantity, bigint(l.Quantity))
+		r.price = append(r.price, bigint(l.UnitPriceMinor))
+	}
+}
+
+func (r *lineRows) arrays() []any { return []any{r.id, r.no, r.sku, r.name, r.quantity, r.price} }
+
+func (r *lineRows) values(i int, buf []any) []any {
+	return append(buf[:0], &r.id[i], &r.no[i], &r.sku[i], &r.name[i], &r.quantity[i], &r.price[i])
+}
+
+var (
+	upsertSummaries = insertUnnest("order_summaries", summaryColumns,
+		"ON CONFLICT (order_id) DO UPDATE SET "+setExcluded(summaryColumns, 1))
+	// A batch rewrites the lines of the orders whose items changed: delete
+	// them, then insert the final ones. Only the batch holding the order's
+	// versions row writes its lines, so nothing else contends for them.
+	deleteLines = `DELETE FROM order_lines WHERE order_id = ANY($1::uuid[])`
+	insertLines = insertUnnest("order_lines", lineColumns, "")
+)
 
 // NewBuilder implements Projection.
 func (OrderSummary) NewBuilder() Builder { return &summaryBuilder{} }
 
+// summaryBuilder keeps each added order's last state as its row, and the
+// lines of the orders whose items changed.
 type summaryBuilder struct {
-	summaries, lines [][]any
+	summaries summaryRows
+	changed   arr[pgtype.UUID] // orders whose lines are rewritten
+	lines     lineRows
 }
 
 func (b *summaryBuilder) AddOrder(changes []Change) {
 	last := changes[len(changes)-1]
 	if !last.After.Exists() || last.After.ID == ([16]byte{}) {
-		return
+		return // an event before OrderCreated cannot happen; nothing to show
 	}
-	b.summaries = append(b.summaries, summaryRow(last.After, last.Recorded.RecordedAt))
-	id := pgtype.UUID{Bytes: last.After.ID, Valid: true}
-	for i, l := range last.After.Items {
-		b.lines = append(b.lines, lineRow(id, i, l))
+	b.summaries.add(last.After, last.Recorded.RecordedAt)
+	for _, c := range changes {
+		switch c.Event.(type) {
+		case order.ItemAdded, order.ItemRemoved:
+			id := pgtype.UUID{Bytes: last.After.ID, Valid: true}
+			b.changed = append(b.changed, id)
+			b.lines.add(id, last.After)
+			return
+		}
 	}
 }
 
+// Queue implements Builder.
+func (b *summaryBuilder) Queue(batch *pgx.Batch) {
+	if len(b.summaries.id) > 0 {
+		batch.Queue(upsertSummaries, b.summaries.arrays()...)
+	}
+	if len(b.changed) > 0 {
+		batch.Queue(deleteLines, b.changed)
+	}
+	if len(b.lines.id) > 0 {
+		batch.Queue(insertLines, b.lines.arrays()...)
+	}
+	*b = summaryBuilder{}
+}
+
 func (b *summaryBuilder) Flush(ctx context.Context, tx Copier, schema string, _ bool) error {
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "order_summaries"}, summaryColumns, pgx.CopyFromRows(b.summaries)); err != nil {
+	buf := make([]any, 0, len(summaryColumns))
+	s, l := &b.summaries, &b.lines
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "order_summaries"}, colNames(summaryColumns),
+		pgx.CopyFromSlice(len(s.id), func(i int) ([]any, error) { return s.values(i, buf), nil })); err != nil {
 		return fmt.Errorf("copy order_summaries: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "order_lines"}, lineColumns, pgx.CopyFromRows(b.lines)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "order_lines"}, colNames(lineColumns),
+		pgx.CopyFromSlice(len(l.id), func(i int) ([]any, error) { return l.values(i, buf), nil })); err != nil {
 		return fmt.Errorf("copy order_lines: %w", err)
 	}
-	b.summaries, b.lines = b.summaries[:0], b.lines[:0]
+	*b = summaryBuilder{}
 	return nil
 }

@@ -26,22 +26,33 @@ type Projection interface {
 	Name() string
 	// Tables are the tables the projection owns besides <name>_versions;
 	// a rebuild builds shadow copies of exactly these. List them in the
-	// order Apply first writes them: the rebuild's swap locks them in this
-	// order (after the versions table), as the live path does, so the two
-	// cannot deadlock.
+	// order Queue writes them: the rebuild's swap locks them in this order
+	// (after the versions table), as the live path does, so the two cannot
+	// deadlock.
 	Tables() []string
-	// Apply writes one change inside tx. Unqualified table names: a rebuild's
-	// catch-up runs the same code with the shadow schema first on the
-	// search path.
-	Apply(ctx context.Context, tx pgx.Tx, c Change) error
-	// NewBuilder returns an accumulator for a bulk rebuild.
+	// NewBuilder returns an empty accumulator of changes, for one live
+	// batch or one bulk rebuild.
 	NewBuilder() Builder
 }
 
-// Builder accumulates a rebuild in memory and writes it with COPY.
+// Builder accumulates the changes of many orders in memory and writes what
+// they add up to: onto the live tables, inside a batch's transaction
+// (Queue), or into a rebuild's empty shadow tables (Flush). Both sinks write
+// the same accumulated rows, which is why a rebuilt model equals the live one.
+// A Builder is used by one goroutine.
 type Builder interface {
-	// AddOrder takes every change of one order, in version order.
+	// AddOrder takes changes of one order, in version order: every change
+	// of the order (rebuild), or those of one batch (live). An order is
+	// added at most once between two writes.
 	AddOrder(changes []Change)
+	// Queue queues on b the statements that add what was accumulated to
+	// the tables and forgets it; the batch's transaction sends them in one
+	// round trip. Unqualified table names: a rebuild's catch-up runs the
+	// same statements with the shadow schema first on the search path.
+	// Rows that several orders share (counters) are written in one fixed
+	// key order, and tables in Tables order, so concurrent batches cannot
+	// deadlock; rows of one order are guarded by that order's versions row.
+	Queue(b *pgx.Batch)
 	// Flush copies what was accumulated into the tables of schema and
 	// forgets it. final is set on the last call: aggregates flush then.
 	Flush(ctx context.Context, db Copier, schema string, final bool) error

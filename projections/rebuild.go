@@ -128,7 +128,7 @@ func (r *Runtime) finish(ctx context.Context, owner *pgxpool.Pool, p Projection,
 	}
 	after := head
 	for {
-		n, last, err := r.catchUp(ctx, owner, p, shadow, after)
+		n, last, err := r.catchUp(ctx, owner, p, shadow, after, st)
 		if err != nil {
 			return fmt.Errorf("rebuild %s: catch up: %w", p.Name(), err)
 		}
@@ -155,24 +155,6 @@ func createShadow(ctx context.Context, owner *pgxpool.Pool, shadow string, table
 	}
 	return nil
 }
-
-// The load is a pipeline of three stages, so that reading, folding and
-// writing overlap (each waits on something else: the scan on the server's
-// reads, the fold on the CPU, the writer on COPY):
-//
-//   - the scanner reads the store in stream order and cuts it into jobs of
-//     whole orders;
-//   - foldWorkers decode and fold the jobs' orders in parallel (decoding is
-//     most of the client's CPU) and encode each order's state once;
-//   - the writer (the calling goroutine) hands every order's changes to
-//     every projection's builder, which are not safe for concurrent use,
-//     and COPYs every rebuildChunk orders.
-//
-// Orders reach the builders in no fixed order. That is fine: a builder's
-// rows are either one order's own rows or sums of commutative deltas (see
-// CustomerStats), so any order of AddOrder calls gives the same tables.
-// Both queues are bounded (foldQueue jobs each), so memory stays a few
-// chunks; a stage that errs cancels the others through the group's context.
 
 // execer is what setState needs of a pool or a transaction.
 type execer interface {

@@ -39,6 +39,23 @@ type foldedOrder struct {
 }
 
 // load folds every order's events up to head into the shadow tables of ps.
+// It is a pipeline of three stages, so that reading, folding and
+// writing overlap (each waits on something else: the scan on the server's
+// reads, the fold on the CPU, the writer on COPY):
+//
+//   - the scanner reads the store in stream order and cuts it into jobs of
+//     whole orders;
+//   - foldWorkers decode and fold the jobs' orders in parallel (decoding is
+//     most of the client's CPU) and encode each order's state once;
+//   - the writer (the calling goroutine) hands every order's changes to
+//     every projection's builder, which are not safe for concurrent use,
+//     and COPYs every rebuildChunk orders.
+//
+// Orders reach the builders in no fixed order. That is fine: a builder's
+// rows are either one order's own rows or sums of commutative deltas (see
+// CustomerStats), so any order of AddOrder calls gives the same tables.
+// Both queues are bounded (foldQueue jobs each), so memory stays a few
+// chunks; a stage that errs cancels the others through the group's context.
 func (r *Runtime) load(ctx context.Context, owner *pgxpool.Pool, ps []Projection, head int64, st *RebuildStats, progress func(int64, int64)) error {
 	writer, err := owner.Acquire(ctx)
 	if err != nil {
@@ -140,8 +157,12 @@ func (r *Runtime) foldJob(job *foldJob) error {
 	job.folded = make([]foldedOrder, len(job.ends))
 	from := 0
 	for i, end := range job.ends {
-		changes, state, err := r.fold(job.events[from:end])
+		evs := job.events[from:end]
+		changes, state, err := r.fold(order.State{}, evs, make([]Change, 0, len(evs)))
 		from = end
+		if err != nil {
+			err = fmt.Errorf("order %s: %w", evs[0].StreamID, err)
+		}
 		f := &job.folded[i]
 		f.changes, f.err, f.version = changes, err, state.Version
 		if len(changes) == 0 {
@@ -224,21 +245,4 @@ func copyVersions(ctx context.Context, owner *pgxpool.Pool, ps []Projection) err
 		})
 	}
 	return g.Wait()
-}
-
-// fold decodes and folds one order's events into changes. On an event it
-// cannot decode it returns the changes before it, and the error.
-func (r *Runtime) fold(evs []eventstore.RecordedEvent) ([]Change, order.State, error) {
-	changes := make([]Change, 0, len(evs))
-	var s order.State
-	for _, rec := range evs {
-		e, err := r.registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-		if err != nil {
-			return changes, s, fmt.Errorf("order %s version %d: %w", rec.StreamID, rec.Version, err)
-		}
-		before := s
-		s.Apply(e)
-		changes = append(changes, Change{Before: before, After: s, Event: e, Recorded: rec})
-	}
-	return changes, s, nil
 }

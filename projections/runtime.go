@@ -2,14 +2,11 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,13 +32,46 @@ func NewRuntime(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Reg
 	return &Runtime{pool: pool, store: store, registry: registry, log: log, metrics: m}, nil
 }
 
-// noCheckpoint tells apply not to move a Kafka checkpoint (rebuild catch-up
-// reads the store, not Kafka).
+// Delivery is one event as a transport delivered it.
+type Delivery struct {
+	Event eventstore.RecordedEvent
+	// Partition is the Kafka partition the event came from: that
+	// partition's checkpoint advances in the batch's transaction.
+	Partition int
+}
+
+// Rejection is a delivery a batch did not apply, and why.
+type Rejection struct {
+	Index int // into the batch
+	Err   error
+}
+
+// noCheckpoint as a Delivery's Partition moves no Kafka checkpoint (rebuild
+// catch-up reads the store, not Kafka).
 const noCheckpoint = -1
 
+// ApplyBatch applies ds to p in one transaction (see batch.go): every
+// delivery is applied, skipped as already applied, or rejected. A rejection
+// is a delivery whose event, or an earlier event of its order, cannot be
+// decoded, or whose gap cannot be filled from the store; the rest of the
+// batch commits regardless, and the caller retries the rejected ones alone
+// with Handle (which fails them again, for the dead-letter queue). ds must
+// hold each partition's deliveries in the order the partition delivered
+// them. An error means nothing was applied: see Transient for what to do.
+func (r *Runtime) ApplyBatch(ctx context.Context, p Projection, ds []Delivery) ([]Rejection, error) {
+	start := time.Now()
+	out, err := r.applyBatch(ctx, nil, p, ds)
+	if err != nil {
+		return nil, fmt.Errorf("projection %s: batch of %d events: %w", p.Name(), len(ds), err)
+	}
+	r.metrics.observe(p.Name(), out.res, len(ds), time.Since(start))
+	return out.rejected, nil
+}
+
 // Handle applies one delivered event, from Kafka partition partition, in its
-// own transaction.
+// own transaction. A rejection is an error.
 func (r *Runtime) Handle(ctx context.Context, p Projection, partition int, ev eventstore.RecordedEvent) error {
+	start := time.Now()
 	var res applyResult
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		var err error
@@ -51,119 +81,20 @@ func (r *Runtime) Handle(ctx context.Context, p Projection, partition int, ev ev
 	if err != nil {
 		return fmt.Errorf("projection %s: order %s version %d: %w", p.Name(), ev.StreamID, ev.Version, err)
 	}
-	r.metrics.observe(p.Name(), res)
+	r.metrics.observe(p.Name(), res, 1, time.Since(start))
 	return nil
 }
 
-// applyResult counts what apply did, for metrics.
+// apply applies one event inside tx: a batch of one, its rejection an error.
+func (r *Runtime) apply(ctx context.Context, tx pgx.Tx, p Projection, partition int, ev eventstore.RecordedEvent) (applyResult, error) {
+	out, err := r.applyBatch(ctx, tx, p, []Delivery{{Event: ev, Partition: partition}})
+	if err == nil && len(out.rejected) > 0 {
+		err = out.rejected[0].Err
+	}
+	return out.res, err
+}
+
+// applyResult counts what a batch did, for metrics.
 type applyResult struct {
 	applied, skipped, gapFilled int
-}
-
-// apply is the exactly-once step. The order's versions row is locked first,
-// so two deliveries of one order (a rebalance can briefly hand a partition to
-// two consumers) serialize; the loser sees the new version and skips.
-func (r *Runtime) apply(ctx context.Context, tx pgx.Tx, p Projection, partition int, ev eventstore.RecordedEvent) (applyResult, error) {
-	var (
-		res     applyResult
-		current int64
-		raw     []byte
-		state   order.State
-	)
-	id := pgtype.UUID{Bytes: ev.StreamID, Valid: true}
-	// An order's first delivery has no row to lock: create it (version 0,
-	// rolled back with the transaction on failure) so that a concurrent
-	// first delivery waits on it and then sees the applied version, instead
-	// of also finding no row and applying the same events again.
-	if _, err := tx.Exec(ctx, `INSERT INTO `+versionsTable(p)+` (stream_id, version, state) VALUES ($1, 0, '{}')
-		ON CONFLICT (stream_id) DO NOTHING`, id); err != nil {
-		return res, fmt.Errorf("create version row: %w", err)
-	}
-	err := tx.QueryRow(ctx, `SELECT version, state FROM `+versionsTable(p)+` WHERE stream_id = $1 FOR UPDATE`, id).Scan(&current, &raw)
-	if err != nil {
-		return res, fmt.Errorf("read version: %w", err)
-	}
-	if err := json.Unmarshal(raw, &state); err != nil {
-		return res, fmt.Errorf("decode stored state: %w", err)
-	}
-
-	if ev.Version <= current {
-		res.skipped = 1 // a redelivery: already applied
-		return res, r.checkpoint(ctx, tx, p, partition, ev)
-	}
-	todo := []eventstore.RecordedEvent{ev}
-	if missing := ev.Version - current - 1; missing > 0 {
-		// A gap: Kafka delivered a later version first (or an earlier one was
-		// lost). The store has every committed version: fill it from there.
-		earlier, err := r.store.ReadStream(ctx, eventstore.Stream{ID: ev.StreamID, Type: ev.StreamType}, current+1, int(missing))
-		if err != nil {
-			return res, fmt.Errorf("fill gap: %w", err)
-		}
-		if int64(len(earlier)) != missing {
-			return res, fmt.Errorf("fill gap: store returned %d of %d events before version %d", len(earlier), missing, ev.Version)
-		}
-		todo = append(earlier, ev)
-		res.gapFilled = len(earlier)
-	}
-	for _, rec := range todo {
-		e, err := r.registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
-		if err != nil {
-			return res, fmt.Errorf("decode version %d: %w", rec.Version, err)
-		}
-		before := state
-		state.Apply(e)
-		if err := p.Apply(ctx, tx, Change{Before: before, After: state, Event: e, Recorded: rec}); err != nil {
-			return res, fmt.Errorf("apply version %d: %w", rec.Version, err)
-		}
-		res.applied++
-	}
-	stateJSON, err := json.Marshal(state)
-	if err != nil {
-		return res, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+versionsTable(p)+` (stream_id, version, state) VALUES ($1, $2, $3)
-		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, state = excluded.state`,
-		id, ev.Version, stateJSON); err != nil {
-		return res, fmt.Errorf("record version: %w", err)
-	}
-	return res, r.checkpoint(ctx, tx, p, partition, ev)
-}
-
-func (r *Runtime) checkpoint(ctx context.Context, tx pgx.Tx, p Projection, partition int, ev eventstore.RecordedEvent) error {
-	if partition == noCheckpoint {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (projection, partition, position, recorded_at)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (projection, partition) DO UPDATE
-		SET position = greatest(projection_checkpoints.position, excluded.position),
-		    recorded_at = CASE WHEN excluded.position > projection_checkpoints.position
-		                       THEN excluded.recorded_at ELSE projection_checkpoints.recorded_at END,
-		    updated_at = now()`,
-		p.Name(), partition, ev.Position, ev.RecordedAt)
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return nil
-}
-
-// PartitionMetadata is the message metadata key holding the Kafka partition
-// (set by streams/kafka's Subscriber).
-const PartitionMetadata = "kafka_partition"
-
-// Handler adapts a projection to a watermill handler: the message value is
-// the public event envelope. A malformed envelope or a failing apply returns
-// an error: the router retries it and finally dead-letters it.
-func (r *Runtime) Handler(p Projection) message.NoPublishHandlerFunc {
-	return func(msg *message.Message) error {
-		ev, err := eventstore.UnmarshalEnvelope(msg.Payload)
-		if err != nil {
-			return err
-		}
-		partition, err := strconv.Atoi(msg.Metadata.Get(PartitionMetadata))
-		if err != nil {
-			return fmt.Errorf("message without a %s: %w", PartitionMetadata, err)
-		}
-		return r.Handle(msg.Context(), p, partition, ev)
-	}
 }

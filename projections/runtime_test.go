@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 )
@@ -28,27 +27,19 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(context.Background(), now); err != nil {
-		t.Fatal(err)
-	}
-	reg := order.NewRegistry()
-	rt, err := projections.NewRuntime(db.Pool, store, reg, prometheus.NewRegistry(), slog.Default())
+	te := testenv.New(t)
+	rt, err := projections.NewRuntime(te.DB.Projector, eventstore.New(te.DB.Projector), te.Registry, prometheus.NewRegistry(), testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{db: db, store: store, rt: rt, reg: reg}
+	return &env{db: te.DB, store: te.Store, rt: rt, reg: te.Registry}
 }
 
 // decide runs a command against the stored order and appends its events.
 func (e *env) decide(t *testing.T, id ulid.ULID, cmd commands.Command, now time.Time) error {
 	t.Helper()
 	ctx := context.Background()
-	stream := eventstore.Stream{ID: id, Type: commands.StreamType}
+	stream := eventstore.Stream{ID: id, Type: order.StreamType}
 	recs, err := e.store.ReadStream(ctx, stream, 1, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +111,7 @@ func (e *env) history(t *testing.T, n int, rng *rand.Rand) {
 
 func (e *env) load(t *testing.T, id ulid.ULID) order.State {
 	t.Helper()
-	recs, err := e.store.ReadStream(context.Background(), eventstore.Stream{ID: id, Type: commands.StreamType}, 1, 1000)
+	recs, err := e.store.ReadStream(context.Background(), eventstore.Stream{ID: id, Type: order.StreamType}, 1, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +155,7 @@ func (e *env) dump(t *testing.T, p projections.Projection) map[string][]string {
 }
 
 func TestOrderSummaryRebuildEqualsLive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	e.history(t, 200, rng)
@@ -204,6 +196,7 @@ func TestOrderSummaryRebuildEqualsLive(t *testing.T) {
 }
 
 func TestRedeliveryAndGapsHaveExactlyOnceEffect(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	id := ulid.Make()
@@ -228,10 +221,10 @@ func TestRedeliveryAndGapsHaveExactlyOnceEffect(t *testing.T) {
 		}
 	}
 	var qty, version int64
-	if err := e.db.Pool.QueryRow(ctx, `SELECT quantity FROM order_lines WHERE sku = 'A'`).Scan(&qty); err != nil {
+	if err := e.db.Query.QueryRow(ctx, `SELECT quantity FROM order_lines WHERE sku = 'A'`).Scan(&qty); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.db.Pool.QueryRow(ctx, `SELECT version FROM order_summaries`).Scan(&version); err != nil {
+	if err := e.db.Query.QueryRow(ctx, `SELECT version FROM order_summaries`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
 	if qty != 5 || version != 3 {

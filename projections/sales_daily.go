@@ -1,10 +1,13 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/big"
 	"math/bits"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,7 +19,8 @@ import (
 // SalesDaily is sales per UTC day and currency: orders placed, paid,
 // cancelled and refunded, each counted on the day it happened, with their
 // amounts. Like CustomerStats, a change contributes a delta row and a row is
-// the sum of its deltas, added in SQL live and in memory by the builder.
+// the sum of its deltas: summed in memory by the builder, then added in SQL
+// (live) or copied (rebuild).
 type SalesDaily struct{}
 
 // Name implements Projection.
@@ -25,15 +29,20 @@ func (SalesDaily) Name() string { return "sales_daily" }
 // Tables implements Projection.
 func (SalesDaily) Tables() []string { return []string{"sales_daily"} }
 
-var salesColumns = []string{
-	"day", "currency", "placed_count", "placed_minor", "paid_count", "revenue_minor",
-	"cancelled_count", "refunded_count", "refunded_minor",
+var salesColumns = []column{
+	{"day", "date"}, {"currency", "text"}, {"placed_count", "bigint"}, {"placed_minor", "numeric"},
+	{"paid_count", "bigint"}, {"revenue_minor", "numeric"}, {"cancelled_count", "bigint"},
+	{"refunded_count", "bigint"}, {"refunded_minor", "numeric"},
 }
 
 // salesKey is a sales_daily row's key; day is midnight UTC.
 type salesKey struct {
 	day      time.Time
 	currency string
+}
+
+func (a salesKey) compare(b salesKey) int {
+	return cmp.Or(a.day.Compare(b.day), cmp.Compare(a.currency, b.currency))
 }
 
 // salesCounts is a sales_daily row without its key, or one change's delta.
@@ -50,13 +59,6 @@ func (a *salesCounts) add(d salesCounts) {
 	a.placedMinor.add(d.placedMinor)
 	a.revenue.add(d.revenue)
 	a.refundedMinor.add(d.refundedMinor)
-}
-
-func (a salesCounts) row(k salesKey) []any {
-	return []any{
-		pgtype.Date{Time: k.day, Valid: true}, k.currency, a.placed, a.placedMinor.numeric(), a.paid,
-		a.revenue.numeric(), a.cancelled, a.refunded, a.refundedMinor.numeric(),
-	}
 }
 
 // salesDelta is what c adds to sales_daily, on the UTC day of the event's
@@ -80,39 +82,21 @@ func salesDelta(c Change) (k salesKey, d salesCounts, ok bool) {
 	return salesKey{time.Date(y, m, day, 0, 0, 0, 0, time.UTC), c.After.Currency}, d, true
 }
 
-var upsertSales = `INSERT INTO sales_daily (` + join(salesColumns) + `)
-	VALUES (` + placeholders(len(salesColumns)) + `)
-	ON CONFLICT (day, currency) DO UPDATE SET
+var upsertSales = insertUnnest("sales_daily", salesColumns, `ON CONFLICT (day, currency) DO UPDATE SET
 	placed_count = sales_daily.placed_count + excluded.placed_count,
 	placed_minor = sales_daily.placed_minor + excluded.placed_minor,
 	paid_count = sales_daily.paid_count + excluded.paid_count,
 	revenue_minor = sales_daily.revenue_minor + excluded.revenue_minor,
 	cancelled_count = sales_daily.cancelled_count + excluded.cancelled_count,
 	refunded_count = sales_daily.refunded_count + excluded.refunded_count,
-	refunded_minor = sales_daily.refunded_minor + excluded.refunded_minor`
-
-// Apply implements Projection. One change touches one row. A gap fill
-// applying several changes of one order touches their days in the order of
-// the events' times, which is the same for every order as long as one
-// order's timestamps do not go backwards across a midnight (clock skew
-// between API servers); if they do, PostgreSQL detects the deadlock, and the
-// router's retry applies the event again.
-func (SalesDaily) Apply(ctx context.Context, tx pgx.Tx, c Change) error {
-	k, d, ok := salesDelta(c)
-	if !ok {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, upsertSales, d.row(k)...); err != nil {
-		return fmt.Errorf("upsert sales_daily: %w", err)
-	}
-	return nil
-}
+	refunded_minor = sales_daily.refunded_minor + excluded.refunded_minor`)
 
 // NewBuilder implements Projection.
 func (SalesDaily) NewBuilder() Builder { return &salesBuilder{rows: map[salesKey]*salesCounts{}} }
 
-// salesBuilder holds one row per day and currency until the end: any order
-// may add to any day. Memory is bounded by days × currencies.
+// salesBuilder holds one row per day and currency: any order may add to any
+// day. A rebuild keeps them until the end; memory is bounded by days ×
+// currencies.
 type salesBuilder struct {
 	rows map[salesKey]*salesCounts
 }
@@ -129,18 +113,60 @@ func (b *salesBuilder) AddOrder(changes []Change) {
 	}
 }
 
+// salesRows are the builder's rows column by column, sorted by day and
+// currency: the lock order of a live batch, the same in every batch, so two
+// batches adding to the same days never wait on each other in a cycle.
+type salesRows struct {
+	day                                 arr[pgtype.Date]
+	currency                            arr[text]
+	placed, paid, cancelled, refunded   arr[bigint]
+	placedMinor, revenue, refundedMinor arr[pgtype.Numeric]
+}
+
+func (b *salesBuilder) sorted() *salesRows {
+	r := &salesRows{}
+	for _, k := range slices.SortedFunc(maps.Keys(b.rows), salesKey.compare) {
+		d := b.rows[k]
+		r.day = append(r.day, pgtype.Date{Time: k.day, Valid: true})
+		r.currency = append(r.currency, text(k.currency))
+		r.placed = append(r.placed, bigint(d.placed))
+		r.placedMinor = append(r.placedMinor, d.placedMinor.numeric())
+		r.paid = append(r.paid, bigint(d.paid))
+		r.revenue = append(r.revenue, d.revenue.numeric())
+		r.cancelled = append(r.cancelled, bigint(d.cancelled))
+		r.refunded = append(r.refunded, bigint(d.refunded))
+		r.refundedMinor = append(r.refundedMinor, d.refundedMinor.numeric())
+	}
+	clear(b.rows)
+	return r
+}
+
+func (r *salesRows) arrays() []any {
+	return []any{r.day, r.currency, r.placed, r.placedMinor, r.paid, r.revenue, r.cancelled, r.refunded, r.refundedMinor}
+}
+
+func (r *salesRows) values(i int, buf []any) []any {
+	return append(buf[:0], &r.day[i], &r.currency[i], &r.placed[i], &r.placedMinor[i], &r.paid[i], &r.revenue[i],
+		&r.cancelled[i], &r.refunded[i], &r.refundedMinor[i])
+}
+
+// Queue implements Builder.
+func (b *salesBuilder) Queue(batch *pgx.Batch) {
+	if r := b.sorted(); len(r.day) > 0 {
+		batch.Queue(upsertSales, r.arrays()...)
+	}
+}
+
 func (b *salesBuilder) Flush(ctx context.Context, db Copier, schema string, final bool) error {
 	if !final {
 		return nil
 	}
-	rows := make([][]any, 0, len(b.rows))
-	for k, d := range b.rows {
-		rows = append(rows, d.row(k))
-	}
-	if _, err := db.CopyFrom(ctx, pgx.Identifier{schema, "sales_daily"}, salesColumns, pgx.CopyFromRows(rows)); err != nil {
+	r := b.sorted()
+	buf := make([]any, 0, len(salesColumns))
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{schema, "sales_daily"}, colNames(salesColumns),
+		pgx.CopyFromSlice(len(r.day), func(i int) ([]any, error) { return r.values(i, buf), nil })); err != nil {
 		return fmt.Errorf("copy sales_daily: %w", err)
 	}
-	clear(b.rows)
 	return nil
 }
 
@@ -154,12 +180,12 @@ type minorSum struct {
 	lo uint64
 }
 
-func sumOf(x int64) minorSum { return minorSum{hi: x >> 63, lo: uint64(x)} }
+func sumOf(x int64) minorSum { return minorSum{hi: x >> 63, lo: uint64(x)} } // #nosec G115 -- 128-bit two's-complement sum: lo is the low 64 bits of x, by design
 
 func (s *minorSum) add(x minorSum) {
 	var carry uint64
 	s.lo, carry = bits.Add64(s.lo, x.lo, 0)
-	s.hi += x.hi + int64(carry)
+	s.hi += x.hi + int64(carry) // #nosec G115 -- carry is 0 or 1
 }
 
 // numeric is s as a numeric parameter or COPY value, with scale 0 like the

@@ -3,10 +3,12 @@ package projections
 import "testing"
 
 func TestSalesDailyRebuildEqualsLive(t *testing.T) {
+	t.Parallel()
 	checkRebuildEqualsLive(t, SalesDaily{})
 }
 
 func TestSalesDailyCountsEachTransitionOnItsOwnUTCDay(t *testing.T) {
+	t.Parallel()
 	e := newProjEnv(t)
 	e.applyScenario(SalesDaily{}, handScenario())
 	e.checkScenario(SalesDaily{}, map[string][]string{

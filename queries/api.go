@@ -91,6 +91,8 @@ func (a *API) handle(h func(http.ResponseWriter, *http.Request) error) func(http
 	}
 }
 
-// orderStream names an order's stream in the event store. The type is the
-// one commands writes ("order"); reads go by id alone, so it only labels.
-func orderStream(id [16]byte) eventstore.Stream { return eventstore.Stream{ID: id, Type: "order"} }
+// orderStream names an order's stream in the event store; reads go by id
+// alone, so the type only labels.
+func orderStream(id [16]byte) eventstore.Stream {
+	return eventstore.Stream{ID: id, Type: order.StreamType}
+}

@@ -50,7 +50,12 @@ func parseToken(r *http.Request) (*token, error) {
 	case len(vs) > 1:
 		return nil, badToken("send one Consistency-Token header")
 	}
-	parts := strings.Split(strings.TrimSpace(vs[0]), ":")
+	return parseTokenValue(vs[0])
+}
+
+// parseTokenValue parses one Consistency-Token header value.
+func parseTokenValue(s string) (*token, error) {
+	parts := strings.Split(strings.TrimSpace(s), ":")
 	if len(parts) != 3 {
 		return nil, badToken("a token has three parts separated by colons")
 	}
@@ -76,7 +81,13 @@ const (
 // tok's version of tok's order, for at most Options.ConsistencyWait, and sets
 // the Consistency header to fresh or stale. Without a token it returns at
 // once and sets nothing. Only a failing database or a cancelled request is
-// an error; running out of time is an answer (stale), not an error.
+// an error; running out of time is an answer (stale), not an error. A token
+// naming a version the event store does not have (an order that does not
+// exist, a forged or mistyped token) answers stale at once: no projection
+// will ever apply it, so waiting would only hold the request (and let
+// anyone hold requests for the full wait at will). Stale rather than 404:
+// the token only qualifies the answer, and for a list or a statistic the
+// order it names is not what was asked for.
 func (a *API) await(w http.ResponseWriter, r *http.Request, table string, tok *token) error {
 	if tok == nil {
 		return nil
@@ -96,12 +107,17 @@ func (a *API) await(w http.ResponseWriter, r *http.Request, table string, tok *t
 // reached polls rather than LISTENs: the projector does not NOTIFY, and a
 // primary-key probe every ConsistencyPoll, only while a token waits, costs
 // less than holding a listening connection per waiting request.
+//
+// Before the first wait it asks the store whether the version exists (one
+// probe of the (stream_id, version) index, made only when the projection
+// is behind): a token is handed out after its events committed, so a
+// version the store lacks will never come.
 func (a *API) reached(ctx context.Context, table string, tok *token) (bool, error) {
 	deadline := time.Now().Add(a.opts.ConsistencyWait)
 	id := pgtype.UUID{Bytes: tok.orderID, Valid: true}
 	tick := time.NewTicker(a.opts.ConsistencyPoll)
 	defer tick.Stop()
-	for {
+	for first := true; ; first = false {
 		var v int64
 		err := a.pool.QueryRow(ctx, `SELECT version FROM `+table+` WHERE stream_id = $1`, id).Scan(&v)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -109,6 +125,15 @@ func (a *API) reached(ctx context.Context, table string, tok *token) (bool, erro
 		}
 		if v >= tok.version {
 			return true, nil
+		}
+		if first {
+			stored, err := a.store.StreamVersion(ctx, orderStream(tok.orderID))
+			if err != nil {
+				return false, err
+			}
+			if stored < tok.version {
+				return false, nil
+			}
 		}
 		if !time.Now().Before(deadline) {
 			return false, nil

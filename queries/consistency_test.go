@@ -6,13 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
+
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/queries"
 )
 
 func TestConsistencyToken(t *testing.T) {
-	e := newEnv(t, queries.Options{ConsistencyWait: 2 * time.Second})
+	t.Parallel()
+	// The wait is a hang guard: the answer must be fresh however slowly a
+	// busy machine runs the catch-up below.
+	e := newEnv(t, queries.Options{ConsistencyWait: time.Minute})
 	a := e.create(newOrder{customer: "c-1", items: []order.ItemAdded{item("mug", 1, 100)}})
 	e.project()
 	b := e.append(a.id, order.OrderPlaced{TotalMinor: 100, ItemCount: 1, PlacedAt: time.Now()})
@@ -46,9 +51,7 @@ func TestConsistencyToken(t *testing.T) {
 		if r.Header.Get("Consistency") != "fresh" || o.Version != 3 || o.Status != "placed" {
 			t.Errorf("Consistency %q, version %d %s; want fresh 3 placed", r.Header.Get("Consistency"), o.Version, o.Status)
 		}
-		if waited := time.Since(start); waited < 200*time.Millisecond || waited > time.Second {
-			t.Errorf("waited %v, want just over 200ms", waited)
-		}
+		t.Logf("answered fresh %v after the request, once the projection caught up", time.Since(start).Round(time.Millisecond))
 		var l page
 		r = e.get("/v1/orders?customer_id=c-1", "Consistency-Token", b.token)
 		r.ok(t, &l)
@@ -79,6 +82,7 @@ func TestConsistencyToken(t *testing.T) {
 // none of them has applied the token's version, so each answers what it
 // has, marked stale, after the (short) deadline.
 func TestConsistencyTokenDeadline(t *testing.T) {
+	t.Parallel()
 	const wait = 150 * time.Millisecond
 	e := newEnv(t, queries.Options{ConsistencyWait: wait})
 	a := e.create(newOrder{customer: "c-1", createdAt: day(1), items: []order.ItemAdded{item("mug", 1, 100)}})
@@ -92,8 +96,10 @@ func TestConsistencyTokenDeadline(t *testing.T) {
 			if r.Status != http.StatusOK || r.Header.Get("Consistency") != "stale" {
 				t.Errorf("status %d, Consistency %q: %s", r.Status, r.Header.Get("Consistency"), r.Body)
 			}
-			if waited := time.Since(start); waited < wait || waited > wait+500*time.Millisecond {
-				t.Errorf("waited %v, want about %v", waited, wait)
+			// At least the deadline (the server starts its clock after ours);
+			// how much longer depends on the machine's load, so no upper bound.
+			if waited := time.Since(start); waited < wait {
+				t.Errorf("answered stale after %v, before the %v deadline", waited, wait)
 			}
 		})
 	}
@@ -104,6 +110,39 @@ func TestConsistencyTokenDeadline(t *testing.T) {
 			if r := e.get(p, "Consistency-Token", b.token); r.Header.Get("Consistency") != "fresh" {
 				t.Errorf("%s: Consistency %q", p, r.Header.Get("Consistency"))
 			}
+		}
+	})
+}
+
+// TestConsistencyTokenTheStoreNeverHadAnswersStaleAtOnce: a token naming an
+// order that does not exist, or a version its stream never reached, can
+// never be applied, so the answer is stale without waiting. The wait is set
+// far beyond the client's 30 s timeout: a request that polled for it would
+// fail the test rather than pass slowly.
+func TestConsistencyTokenTheStoreNeverHadAnswersStaleAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, queries.Options{ConsistencyWait: time.Hour})
+	a := e.create(newOrder{customer: "c-1", items: []order.ItemAdded{item("mug", 1, 100)}})
+	e.project()
+	tokens := map[string]string{
+		"an order that does not exist":      ulid.Make().String() + ":1:1",
+		"a version the order never reached": a.id.String() + ":99:99999",
+	}
+	for name, tok := range tokens {
+		for _, p := range []string{"/v1/orders/" + a.id.String(), "/v1/orders?customer_id=c-1", "/v1/customers/c-1/stats", "/v1/stats/status"} {
+			t.Run(name+" "+p, func(t *testing.T) {
+				if r := e.get(p, "Consistency-Token", tok); r.Status != http.StatusOK || r.Header.Get("Consistency") != "stale" {
+					t.Errorf("status %d, Consistency %q: %s", r.Status, r.Header.Get("Consistency"), r.Body)
+				}
+			})
+		}
+	}
+	t.Run("for the unknown order's own summary, stale and then 404", func(t *testing.T) {
+		id := ulid.Make()
+		r := e.get("/v1/orders/"+id.String(), "Consistency-Token", id.String()+":1:1")
+		r.problem(t, http.StatusNotFound, "order-not-found", "")
+		if r.Header.Get("Consistency") != "stale" {
+			t.Errorf("Consistency %q", r.Header.Get("Consistency"))
 		}
 	})
 }

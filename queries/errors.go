@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/pg"
 )
 
 // Sentinels the handlers return; problemFor gives each its status.
@@ -87,7 +88,10 @@ func problemFor(ctx context.Context, err error) *httpx.Problem {
 	case errors.Is(err, errCustomerNotFound):
 		return httpx.NewProblem(http.StatusNotFound, "customer-not-found", "Customer not found", "no order of this customer has been projected")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return httpx.NewProblem(http.StatusServiceUnavailable, "unavailable", "Request not completed", "the request was cancelled or timed out; retry")
+		return httpx.Unavailable("Request not completed", "the request was cancelled or timed out; retry")
+	case pg.Unavailable(err):
+		slog.WarnContext(ctx, "query not completed: database unavailable", "err", err, "request_id", httpx.RequestID(ctx))
+		return httpx.Unavailable("Database unavailable", "the read models cannot be reached right now; retry")
 	default:
 		slog.ErrorContext(ctx, "query failed", "err", err, "request_id", httpx.RequestID(ctx))
 		return httpx.NewProblem(http.StatusInternalServerError, "internal", "Internal error",

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/openapi/openapitest"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -40,25 +39,17 @@ type env struct {
 
 func newEnv(t *testing.T, opts queries.Options) *env {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(context.Background(), now); err != nil {
-		t.Fatal(err)
-	}
-	registry := order.NewRegistry()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, err := projections.NewRuntime(db.Pool, store, registry, prometheus.NewRegistry(), log)
+	te := testenv.New(t)
+	log := testenv.Logger(t)
+	rt, err := projections.NewRuntime(te.DB.Projector, eventstore.New(te.DB.Projector), te.Registry, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	queries.NewAPI(db.Pool, store, registry, opts).Register(mux)
+	queries.NewAPI(te.DB.Query, eventstore.New(te.DB.Query), te.Registry, opts).Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(log, mux))
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, store: store, registry: registry, rt: rt, srv: srv}
+	return &env{t: t, db: te.DB, store: te.Store, registry: te.Registry, rt: rt, srv: srv}
 }
 
 // appended is what a command would have answered: the consistency token.

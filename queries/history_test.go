@@ -19,6 +19,7 @@ type historyReply struct {
 }
 
 func TestHistoryUpcastsOldEvents(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	a := e.create(newOrder{customer: "c-1"})
 	// An ItemAdded as schema v1 wrote it: the price was "price_minor".

@@ -46,6 +46,7 @@ func sortKey(sort string) func(a, b queries.Summary) int {
 // that existed at the start comes back exactly once, nothing comes back
 // twice, and the walk is in the sort's order.
 func TestPaginationWalksEveryOrderOnceWhileOrdersArrive(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	seq := 0
@@ -115,6 +116,7 @@ func TestPaginationWalksEveryOrderOnceWhileOrdersArrive(t *testing.T) {
 }
 
 func TestListFilters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	base := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
 	var ids []string
@@ -177,6 +179,7 @@ func TestListFilters(t *testing.T) {
 }
 
 func TestListRejectsBadParameters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	for i := range 3 {
 		e.create(newOrder{customer: "c", items: []order.ItemAdded{item("x", 1, int64(i+1))}})

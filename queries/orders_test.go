@@ -25,6 +25,7 @@ func lifecycle(e *env, t0 time.Time) ulid.ULID {
 }
 
 func TestGetOrder(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
 	id := lifecycle(e, t0)
@@ -86,6 +87,7 @@ func TestGetOrder(t *testing.T) {
 }
 
 func TestGetOrderAsOf(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	id := lifecycle(e, time.Now().Add(-time.Hour))
 	e.project()

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/orderflow/orderflow/order"
 )
 
 // query reads a request's query parameters strictly: a parameter not in
@@ -109,10 +110,6 @@ func pathOrderID(r *http.Request) (ulid.ULID, error) {
 	return id, nil
 }
 
-// maxCustomerIDLen is commands.MaxCustomerIDLen (a test keeps them equal):
-// a longer id cannot exist, so asking for one is a client error.
-const maxCustomerIDLen = 100
-
 // checkCustomerID applies the command API's rule for customer ids.
 func checkCustomerID(errs *paramErrors, field, v string) {
 	switch {
@@ -120,8 +117,8 @@ func checkCustomerID(errs *paramErrors, field, v string) {
 		errs.add(field, "is required")
 	case !utf8.ValidString(v):
 		errs.add(field, "must be valid UTF-8")
-	case utf8.RuneCountInString(v) > maxCustomerIDLen:
-		errs.add(field, "must be at most %d characters", maxCustomerIDLen)
+	case utf8.RuneCountInString(v) > order.MaxCustomerIDLen:
+		errs.add(field, "must be at most %d characters", order.MaxCustomerIDLen)
 	case strings.IndexFunc(v, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0:
 		errs.add(field, "must contain only printable characters")
 	}

@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
-	"github.com/orderflow/orderflow/projections"
 )
 
 // TestListPlansUseTheIndexes checks the plans the comment on listParams.sql
@@ -20,9 +17,8 @@ import (
 // an index bound, never a sequential scan nor a sort of more than one
 // customer's orders — so a page costs the same at 1M orders.
 func TestListPlansUseTheIndexes(t *testing.T) {
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
+	t.Parallel()
+	db := pgtest.New(t)
 	ctx := context.Background()
 	_, err := db.Owner.Exec(ctx, `INSERT INTO order_summaries (order_id, customer_id, currency, status, total_minor,
 		paid_minor, refunded_minor, line_count, item_quantity, version, created_at, updated_at)
@@ -64,7 +60,7 @@ func TestListPlansUseTheIndexes(t *testing.T) {
 				}
 				if next { // the second page: the keyset predicate must be an index bound too
 					sql, args := l.sql()
-					rows, err := db.Pool.Query(ctx, sql, args...)
+					rows, err := db.Query.Query(ctx, sql, args...)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -81,7 +77,7 @@ func TestListPlansUseTheIndexes(t *testing.T) {
 				}
 				sql, args := l.sql()
 				var raw []byte
-				if err := db.Pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+				if err := db.Query.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
 					t.Fatal(err)
 				}
 				var plan []struct{ Plan node }

@@ -23,6 +23,7 @@ import (
 // fail, miss an order that existed before the rebuild, or see an empty or
 // half-built model.
 func TestRebuildUnderQueryLoadServesEveryQuery(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	const orders = 300
 	ids := make([]ulid.ULID, orders)

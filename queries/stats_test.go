@@ -2,11 +2,11 @@ package queries_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/queries"
 )
@@ -35,6 +35,7 @@ func shop(e *env) {
 }
 
 func TestCustomerStats(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	shop(e)
 	t.Run("counts by status, span and money per currency", func(t *testing.T) {
@@ -69,11 +70,21 @@ func TestCustomerStats(t *testing.T) {
 	})
 }
 
-func TestCustomerIDLimitIsTheCommandAPIs(t *testing.T) {
-	// queries keeps its own copy to stay independent of commands.
-	if commands.MaxCustomerIDLen != 100 {
-		t.Errorf("commands.MaxCustomerIDLen = %d; update maxCustomerIDLen in queries/params.go", commands.MaxCustomerIDLen)
+// The command API refuses customer ids over order.MaxCustomerIDLen
+// characters; the query API looks up one that long (in multi-byte
+// characters, too) and answers a longer one as a 400.
+func TestCustomerIDsUpToTheCommandLimitAreLookedUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, queries.Options{})
+	longest := strings.Repeat("é", order.MaxCustomerIDLen)
+	for _, path := range []string{"/v1/customers/" + url.PathEscape(longest) + "/stats", "/v1/orders?customer_id=" + url.QueryEscape(longest)} {
+		if r := e.get(path); r.Status != http.StatusOK && r.Status != http.StatusNotFound {
+			t.Errorf("%s: %d %s, want an answer for a customer id of the maximal length", path, r.Status, r.Body)
+		}
 	}
+	tooLong := longest + "x"
+	e.get("/v1/customers/"+url.PathEscape(tooLong)+"/stats").problem(t, http.StatusBadRequest, "invalid-parameter", "id")
+	e.get("/v1/orders?customer_id="+url.QueryEscape(tooLong)).problem(t, http.StatusBadRequest, "invalid-parameter", "customer_id")
 }
 
 type salesReply struct {
@@ -82,6 +93,7 @@ type salesReply struct {
 }
 
 func TestSales(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	shop(e)
 	t.Run("rows per day and currency with derived money", func(t *testing.T) {
@@ -138,6 +150,7 @@ func TestSales(t *testing.T) {
 }
 
 func TestStatusCounts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	t.Run("an empty platform has all six statuses at 0", func(t *testing.T) {
 		r := e.get("/v1/stats/status")

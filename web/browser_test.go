@@ -1,11 +1,8 @@
 package web_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,19 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/orderflow/orderflow/commands"
-	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/faultproxy"
-	"github.com/orderflow/orderflow/internal/migrate"
-	"github.com/orderflow/orderflow/internal/pgtest"
-	"github.com/orderflow/orderflow/projections"
-	"github.com/orderflow/orderflow/streams/relay"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // TestDashboardInABrowser runs the real binary (every role, embedded Kafka,
@@ -36,26 +27,15 @@ import (
 // missed once and poll its health again. The requests the cut fails are
 // expected; any other error the page reports fails the test. Waits are hang
 // guards (30 s), never latency targets: the script prints how long each
-// step took. The browser reaches the server through a TCP proxy the script
-// can cut (internal/faultproxy); commands go straight to the server.
+// step took. The browser opens the page on the operations listener (the one
+// that serves /v1/projections and the detailed /readyz besides the public
+// routes) through a TCP proxy the script can cut (internal/faultproxy);
+// commands go straight to the public listener.
 // Screenshots are kept in test-artifacts/web/.
 func TestDashboardInABrowser(t *testing.T) {
+	t.Parallel()
 	node := browserDeps(t)
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "commands", FS: commands.Migrations()},
-		migrate.Set{Name: "relay", FS: relay.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()},
-	)
-
-	bin := filepath.Join(t.TempDir(), "orderflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/orderflow")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/orderflow: %v\n%s", err, out)
-	}
-
-	httpAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	srv := testenv.New(t).Serve(t)
 	artifacts, err := filepath.Abs(filepath.Join("..", "test-artifacts", "web"))
 	if err != nil {
 		t.Fatal(err)
@@ -63,52 +43,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(artifacts, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = logFile.Close() }()
-
-	srv := exec.Command(bin, "serve")
-	srv.Env = append(os.Environ(),
-		"DATABASE_URL="+db.URL,
-		"ORDERFLOW_HTTP_ADDR="+httpAddr,
-		"ORDERFLOW_KAFKA_EMBEDDED_ADDR="+kafkaAddr,
-		"KAFKA_BROKERS=",
-		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
-	)
-	srv.Stdout, srv.Stderr = logFile, logFile
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = srv.Process.Kill()
-			<-exited
-		}
-	})
-	failWithLog := func(format string, args ...any) {
-		t.Helper()
-		b, _ := os.ReadFile(logPath)
-		t.Fatalf(format+"\nserver log (%s):\n%s", append(args, logPath, tail(string(b), 60))...)
+	if err := streamReachable("ws://" + srv.OpsAddr + "/v1/stream"); err != nil {
+		srv.Fatalf(t, "the page needs the WebSocket hub: %v", err)
 	}
 
-	base := "http://" + httpAddr
-	if err := waitReady(base+"/readyz", exited, 90*time.Second); err != nil {
-		failWithLog("orderflow serve did not become ready: %v", err)
-	}
-
-	if err := streamReachable("ws://" + httpAddr + "/v1/stream"); err != nil {
-		failWithLog("the page needs the WebSocket hub: %v", err)
-	}
-
-	proxy, err := faultproxy.New(httpAddr)
+	proxy, err := faultproxy.New(srv.OpsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +57,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	script := exec.CommandContext(ctx, node, filepath.Join("e2e", "dashboard.mjs"), "http://"+proxy.Addr()+"/", artifacts)
-	script.Env = append(os.Environ(), "ORDERFLOW_API_URL="+base, "ORDERFLOW_FAULT_URL="+control, "CHROMIUM="+chromiumPath)
+	script.Env = append(os.Environ(), "ORDERFLOW_API_URL="+srv.URL, "ORDERFLOW_FAULT_URL="+control, "CHROMIUM="+chromiumPath)
 	out := &lockedBuffer{}
 	script.Stdout, script.Stderr = out, out
 	err = script.Run()
@@ -126,7 +65,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Log(line)
 	}
 	if err != nil {
-		failWithLog("e2e/dashboard.mjs failed: %v (screenshots in %s)", err, artifacts)
+		srv.Fatalf(t, "e2e/dashboard.mjs failed: %v (screenshots in %s)", err, artifacts)
 	}
 }
 
@@ -166,52 +105,6 @@ func streamReachable(url string) error {
 		return fmt.Errorf("GET %s: the upgrade failed with 500 (does every middleware's ResponseWriter implement http.Hijacker? gorilla/websocket asserts it)", url)
 	}
 	return fmt.Errorf("GET %s: %d: %w", url, res.StatusCode, err)
-}
-
-func waitReady(url string, exited <-chan error, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := errors.New("no answer yet")
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("the server exited: %v", err)
-		default:
-		}
-		res, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(res.Body)
-			_ = res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Errorf("%s: %d %s", url, res.StatusCode, b)
-		} else {
-			last = err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return last
-}
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().String()
-}
-
-func tail(s string, lines int) string {
-	sc := bufio.NewScanner(strings.NewReader(s))
-	var all []string
-	for sc.Scan() {
-		all = append(all, sc.Text())
-	}
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }
 
 type lockedBuffer struct {

@@ -38,27 +38,23 @@ func runBenchRebuild(ctx context.Context, args []string) error {
 	f.bool(&each, "each", "ORDERFLOW_BENCH_EACH", false, "rebuild the projections one after the other (one pass over the store each) instead of all from one pass")
 	f.int(&copyRuns, "copy-runs", "ORDERFLOW_BENCH_COPY_RUNS", 2, "plain COPY runs: 1 before the rebuilds, 2 before and after")
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true)
 		f.check(copyRuns < 1 || copyRuns > 2, "--copy-runs must be 1 or 2")
 	}); err != nil {
 		return err
 	}
 	log := c.logger(os.Stderr)
-	owner, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 8, KeepOwnerRole: true, ApplicationName: "orderflow bench rebuild"})
+	// As `orderflow projections rebuild`: the owner reads, loads and swaps.
+	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 16, ApplicationName: "orderflow bench rebuild"})
 	if err != nil {
 		return err
 	}
 	defer owner.Close()
-	app, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 8, ApplicationName: "orderflow bench rebuild"})
-	if err != nil {
-		return err
-	}
-	defer app.Close()
 	info, err := serverInfo(ctx, owner)
 	if err != nil {
 		return err
 	}
-	store := eventstore.New(app)
+	store := eventstore.New(owner)
 	head, err := store.HeadPosition(ctx)
 	if err != nil {
 		return err
@@ -89,12 +85,12 @@ func runBenchRebuild(ctx context.Context, args []string) error {
 	}
 
 	rebuildGC()
-	rt, err := projections.NewRuntime(app, store, order.NewRegistry(), nil, log)
+	rt, err := projections.NewRuntime(owner, store, order.NewRegistry(), nil, log)
 	if err != nil {
 		return err
 	}
 	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
+		pf, err := os.Create(cpuProfile) // #nosec G304 -- the operator names the profile file (--cpuprofile)
 		if err != nil {
 			return err
 		}
@@ -203,7 +199,7 @@ func copyEvents(ctx context.Context, owner *pgxpool.Pool, head int64) (time.Dura
 	}()
 	tag, err := dst.Conn().PgConn().CopyFrom(ctx, pr, fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", rebuildCompareTable, cols))
 	if err != nil {
-		pr.CloseWithError(err)
+		_ = pr.CloseWithError(err) // always nil for a pipe
 		<-errc
 		return 0, 0, fmt.Errorf("copy events: %w", err)
 	}

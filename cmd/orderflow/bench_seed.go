@@ -25,7 +25,6 @@ func runBenchSeed(ctx context.Context, args []string) error {
 		c       common
 		cfg     seed.Config
 		seedVal int
-		asApp   bool
 		compare bool
 	)
 	f := newFlags("bench seed", "Loads N orders' events (COPY, one writer: the append lock serializes writers) and compares with a plain COPY of the same rows into an unindexed, untriggered, logged table.")
@@ -35,10 +34,9 @@ func runBenchSeed(ctx context.Context, args []string) error {
 	f.int(&cfg.Days, "days", "ORDERFLOW_BENCH_DAYS", 60, "orders are created over the last this many days")
 	f.int(&cfg.Batch, "batch", "ORDERFLOW_BENCH_BATCH", 10000, "events per COPY")
 	f.int(&seedVal, "seed", "ORDERFLOW_BENCH_SEED", 1, "random seed")
-	f.bool(&asApp, "as-app", "ORDERFLOW_BENCH_AS_APP", false, "write the events as role orderflow_app instead of the owner")
 	f.bool(&compare, "compare", "ORDERFLOW_BENCH_COMPARE", true, "also COPY every batch into "+seedCompareTable+" (dropped at the end) and report the ratio")
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true)
 		f.check(cfg.Orders < 1, "--orders is required (at least 1)")
 		f.check(cfg.Days < 1, "--days must be at least 1")
 		f.check(cfg.Batch < 1, "--batch must be at least 1")
@@ -46,19 +44,14 @@ func runBenchSeed(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	cfg.Seed = uint64(seedVal)
-	owner, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 4, KeepOwnerRole: true, ApplicationName: "orderflow bench seed"})
+	cfg.Seed = uint64(seedVal) // #nosec G115 -- --seed is validated ≥ 1 above
+	// The owner writes: seeding copies rows straight into the events table
+	// and creates past months' partitions, which no serving role may.
+	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 4, ApplicationName: "orderflow bench seed"})
 	if err != nil {
 		return err
 	}
 	defer owner.Close()
-	writer := owner
-	if asApp {
-		if writer, err = pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2, ApplicationName: "orderflow bench seed"}); err != nil {
-			return err
-		}
-		defer writer.Close()
-	}
 	info, err := serverInfo(ctx, owner)
 	if err != nil {
 		return err
@@ -68,7 +61,7 @@ func runBenchSeed(ctx context.Context, args []string) error {
 		return err
 	}
 
-	target := seed.Target{Events: writer, Partitions: eventstore.New(writer)}
+	target := seed.Target{Events: owner, Partitions: eventstore.New(owner)}
 	if compare {
 		if err := seed.CreateCompareTable(ctx, owner, seedCompareTable, true); err != nil {
 			return err
@@ -76,12 +69,8 @@ func runBenchSeed(ctx context.Context, args []string) error {
 		defer func() { _ = seed.DropCompareTable(context.WithoutCancel(ctx), owner, seedCompareTable) }()
 		target.Compare, target.CompareTable = owner, pgx.Identifier{seedCompareTable}
 	}
-	role := "owner"
-	if asApp {
-		role = pg.AppRole
-	}
-	fmt.Printf("bench seed: orders=%d customers=%d days=%d batch=%d seed=%d writer=%s compare=%t (store head before: %d)\n%s\n",
-		cfg.Orders, max(cfg.Customers, cfg.Orders/10, 1), cfg.Days, cfg.Batch, cfg.Seed, role, compare, before, info)
+	fmt.Printf("bench seed: orders=%d customers=%d days=%d batch=%d seed=%d writer=owner compare=%t (store head before: %d)\n%s\n",
+		cfg.Orders, max(cfg.Customers, cfg.Orders/10, 1), cfg.Days, cfg.Batch, cfg.Seed, compare, before, info)
 
 	start := time.Now()
 	last := start

@@ -29,10 +29,10 @@ func runPartitions(ctx context.Context, args []string) error {
 	var c common
 	f := newFlags("events partitions", "Lists the event table's monthly partitions with row estimates.")
 	c.register(f)
-	if err := f.parse(args, func() { c.validate(f) }); err != nil {
+	if err := f.parse(args, func() { c.validate(f, false, pg.Query) }); err != nil {
 		return err
 	}
-	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2})
+	pool, err := pg.Connect(ctx, c.login(pg.Query), pg.Options{MaxConns: 2, ApplicationName: "orderflow events partitions"})
 	if err != nil {
 		return err
 	}
@@ -59,15 +59,15 @@ func runDetach(ctx context.Context, args []string) error {
 	f.StringVar(&before, "before", "", "first month to keep, YYYY-MM (required)")
 	var month time.Time
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true)
 		var err error
 		month, err = time.Parse("2006-01", before)
 		f.check(err != nil, "--before=%q: want a month as YYYY-MM", before)
 	}); err != nil {
 		return err
 	}
-	// Detaching is DDL: it needs the schema owner, not the application role.
-	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2, KeepOwnerRole: true})
+	// Detaching is DDL: it needs the schema owner, which no serving role is.
+	pool, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 2, ApplicationName: "orderflow events detach"})
 	if err != nil {
 		return err
 	}

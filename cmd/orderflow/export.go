@@ -32,7 +32,7 @@ func runExport(ctx context.Context, args []string) error {
 	f.StringVar(&out, "output", "", "file to write (default: standard output)")
 	var filter eventstore.Filter
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, false, pg.Query)
 		f.check(format != projections.FormatNDJSON && format != projections.FormatCSV, "--format=%q: want ndjson or csv", format)
 		if from != "" {
 			if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
@@ -61,7 +61,7 @@ func runExport(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
-	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2, ApplicationName: "orderflow export"})
+	pool, err := pg.Connect(ctx, c.login(pg.Query), pg.Options{MaxConns: 2, ApplicationName: "orderflow export"})
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func runExport(ctx context.Context, args []string) error {
 	w := os.Stdout
 	var progress func(int64)
 	if out != "" {
-		file, err := os.Create(out)
+		file, err := os.Create(out) // #nosec G304 -- the operator names the output file (--output)
 		if err != nil {
 			return err
 		}

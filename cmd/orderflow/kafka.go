@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/orderflow/orderflow/streams/kafka"
 )
@@ -18,6 +19,7 @@ type kafkaConfig struct {
 	embeddedAddr string
 	topic        string
 	partitions   int
+	session      time.Duration
 	tls          kafka.TLSConfig
 	sasl         kafka.SASLConfig
 }
@@ -25,8 +27,9 @@ type kafkaConfig struct {
 func (k *kafkaConfig) register(f *flags) {
 	f.string(&k.brokers, "kafka-brokers", "KAFKA_BROKERS", "", "comma-separated Kafka bootstrap brokers; empty starts the embedded broker")
 	f.string(&k.embeddedAddr, "kafka-embedded-addr", "ORDERFLOW_KAFKA_EMBEDDED_ADDR", kafka.DefaultBrokerAddr, "listen address of the embedded broker")
-	f.string(&k.topic, "kafka-topic", "ORDERFLOW_KAFKA_TOPIC", "orders.events", "events topic (the DLQ is <topic>.dlq)")
+	f.string(&k.topic, "kafka-topic", "ORDERFLOW_KAFKA_TOPIC", kafka.DefaultTopic, "events topic (the DLQ is <topic>.dlq)")
 	f.int(&k.partitions, "kafka-partitions", "ORDERFLOW_KAFKA_PARTITIONS", 12, "partitions of the events topic when orderflow creates it")
+	f.duration(&k.session, "kafka-session-timeout", "ORDERFLOW_KAFKA_SESSION_TIMEOUT", 30*time.Second, "consumer group session timeout: how long a crashed projector's partitions wait before the other projectors take them over")
 	f.bool(&k.tls.Enabled, "kafka-tls", "ORDERFLOW_KAFKA_TLS", false, "connect to Kafka over TLS")
 	f.string(&k.tls.CAFile, "kafka-tls-ca-file", "ORDERFLOW_KAFKA_TLS_CA_FILE", "", "PEM CA bundle to trust (default: system roots)")
 	f.string(&k.tls.CertFile, "kafka-tls-cert-file", "ORDERFLOW_KAFKA_TLS_CERT_FILE", "", "client certificate for mutual TLS")
@@ -41,6 +44,7 @@ func (k *kafkaConfig) register(f *flags) {
 func (k *kafkaConfig) validate(f *flags) {
 	f.check(k.partitions < 1, "ORDERFLOW_KAFKA_PARTITIONS must be at least 1")
 	f.check(k.topic == "", "ORDERFLOW_KAFKA_TOPIC must not be empty")
+	f.check(k.session < time.Second, "ORDERFLOW_KAFKA_SESSION_TIMEOUT must be at least 1s")
 	if k.brokers == "" {
 		_, _, err := net.SplitHostPort(k.embeddedAddr)
 		f.check(err != nil, "ORDERFLOW_KAFKA_EMBEDDED_ADDR=%q: want host:port", k.embeddedAddr)
@@ -59,7 +63,7 @@ func (k *kafkaConfig) client(brokers []string) kafka.Config {
 	return kafka.Config{Brokers: brokers, ClientID: "orderflow", TLS: k.tls, SASL: k.sasl}
 }
 
-func (k *kafkaConfig) dlqTopic() string { return k.topic + ".dlq" }
+func (k *kafkaConfig) dlqTopic() string { return kafka.DLQTopic(k.topic) }
 
 // connect returns the cluster to use: KAFKA_BROKERS, or an embedded broker
 // started here (closed by the returned func).
@@ -99,7 +103,7 @@ func runKafka(ctx context.Context, args []string) error {
 	f.string(&c.logFormat, "log-format", "ORDERFLOW_LOG_FORMAT", "text", "log format: text or json")
 	f.string(&c.logLevel, "log-level", "ORDERFLOW_LOG_LEVEL", "info", "log level")
 	f.string(&addr, "addr", "ORDERFLOW_KAFKA_EMBEDDED_ADDR", kafka.DefaultBrokerAddr, "listen address")
-	f.string(&k.topic, "topic", "ORDERFLOW_KAFKA_TOPIC", "orders.events", "events topic to create")
+	f.string(&k.topic, "topic", "ORDERFLOW_KAFKA_TOPIC", kafka.DefaultTopic, "events topic to create")
 	f.int(&k.partitions, "partitions", "ORDERFLOW_KAFKA_PARTITIONS", 12, "partitions of the events topic")
 	if err := f.parse(args, nil); err != nil {
 		return err

@@ -26,7 +26,7 @@ func subcommands() []command {
 		{"events", "event store: export, partitions, detach", runEvents},
 		{"kafka", "run the embedded Kafka broker on its own", runKafka},
 		{"projections", "projection status and rebuilds", runProjections},
-		{"bench", "benchmarks on a scratch database (seed, rebuild, queries)", runBench},
+		{"bench", "benchmarks: seed, rebuild, queries, drain, commands, pipeline, suite", runBench},
 	}
 }
 

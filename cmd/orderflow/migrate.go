@@ -6,23 +6,10 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/orderflow/orderflow/commands"
-	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pg"
-	"github.com/orderflow/orderflow/projections"
-	"github.com/orderflow/orderflow/streams/relay"
+	"github.com/orderflow/orderflow/internal/schema"
 )
-
-// migrationSets lists every package's schema, in dependency order.
-func migrationSets() []migrate.Set {
-	return []migrate.Set{
-		{Name: "eventstore", FS: eventstore.Migrations()},
-		{Name: "commands", FS: commands.Migrations()},
-		{Name: "relay", FS: relay.Migrations()},
-		{Name: "projections", FS: projections.Migrations()},
-	}
-}
 
 func runMigrate(ctx context.Context, args []string) error {
 	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
@@ -37,7 +24,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	var c common
 	f := newFlags("migrate "+sub, "Applies (up) or lists (status) the embedded SQL migrations.")
 	c.register(f)
-	if err := f.parse(args[1:], func() { c.validate(f) }); err != nil {
+	if err := f.parse(args[1:], func() { c.validate(f, true) }); err != nil {
 		return err
 	}
 	db, err := pg.OpenSQL(c.databaseURL)
@@ -46,13 +33,13 @@ func runMigrate(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = db.Close() }()
 	if sub == "up" {
-		if err := migrate.Up(ctx, db, migrationSets()...); err != nil {
+		if err := migrate.Up(ctx, db, schema.Sets()...); err != nil {
 			return err
 		}
 		fmt.Println("migrations applied")
 		return nil
 	}
-	states, err := migrate.Status(ctx, db, migrationSets()...)
+	states, err := migrate.Status(ctx, db, schema.Sets()...)
 	if err != nil {
 		return err
 	}
@@ -75,5 +62,5 @@ func ensureMigrated(ctx context.Context, url string) error {
 		return err
 	}
 	defer func() { _ = db.Close() }()
-	return migrate.Up(ctx, db, migrationSets()...)
+	return migrate.Up(ctx, db, schema.Sets()...)
 }

@@ -39,10 +39,10 @@ func runProjectionsStatus(ctx context.Context, args []string) error {
 	f := newFlags("projections status", "Shows each projection's position, lag and state.")
 	c.register(f)
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	if err := f.parse(args, func() { c.validate(f) }); err != nil {
+	if err := f.parse(args, func() { c.validate(f, false, pg.Query) }); err != nil {
 		return err
 	}
-	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 2})
+	pool, err := pg.Connect(ctx, c.login(pg.Query), pg.Options{MaxConns: 2, ApplicationName: "orderflow projections status"})
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func runRebuild(ctx context.Context, args []string) error {
 	}
 	var chosen []projections.Projection
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, true)
 		f.check(len(names) == 0, "name a projection or all")
 		for _, p := range projections.All() {
 			if len(names) > 0 && (names[0] == "all" || names[0] == p.Name()) {
@@ -90,19 +90,16 @@ func runRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	log := c.logger(os.Stderr)
-	owner, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 4, KeepOwnerRole: true, ApplicationName: "orderflow rebuild"})
+	// An admin command: the owner creates and swaps the tables, and reads
+	// the store, with the credentials `orderflow migrate` uses.
+	owner, err := pg.ConnectOwner(ctx, c.databaseURL, pg.Options{MaxConns: 8, ApplicationName: "orderflow rebuild"})
 	if err != nil {
 		return err
 	}
 	defer owner.Close()
-	app, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: 4, ApplicationName: "orderflow rebuild"})
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	store := eventstore.New(app)
+	store := eventstore.New(owner)
 	rebuildGC()
-	rt, err := projections.NewRuntime(app, store, order.NewRegistry(), nil, log)
+	rt, err := projections.NewRuntime(owner, store, order.NewRegistry(), nil, log)
 	if err != nil {
 		return err
 	}

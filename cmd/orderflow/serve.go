@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,6 +29,7 @@ import (
 	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/schema"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -50,27 +54,72 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	hubOrigins      string
 	hubSendBuffer   int
+
+	// Limits and transport security (transport.go, limits.go).
+	http               httpConfig
+	hub                hubLimits
+	dbStatementTimeout time.Duration
 }
 
 func (c *serveConfig) hasRole(r string) bool {
 	return slices.Contains(strings.Split(c.roles, ","), r)
 }
 
+// dbRoles are the database roles this process's roles connect as, one pool
+// each: api commands as Command and queries as Query, the hub reads the
+// store as Query, the relay and the projector as their own.
+func (c *serveConfig) dbRoles() []pg.Role {
+	var out []pg.Role
+	add := func(r pg.Role) {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if c.hasRole("api") {
+		add(pg.Command)
+		add(pg.Query)
+	}
+	if c.hasRole("relay") {
+		add(pg.Relay)
+	}
+	if c.hasRole("projector") {
+		add(pg.Projector)
+	}
+	if c.hasRole("hub") {
+		add(pg.Query)
+	}
+	return out
+}
+
 func runServe(ctx context.Context, args []string) error {
+	c, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	log := c.logger(os.Stderr)
+	slog.SetDefault(log)
+	return serve(ctx, c, log)
+}
+
+// parseServe reads serve's flags and environment and validates them.
+func parseServe(args []string) (serveConfig, error) {
 	var c serveConfig
-	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). The Kafka SASL password is read from $ORDERFLOW_KAFKA_SASL_PASSWORD only (never a flag: it would show in ps).")
+	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). Each connects to PostgreSQL as its own database role, with the login in $ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY (api: command and query; hub: query); with none of them set, every role logs in with $DATABASE_URL and SET ROLE (development only). Those URLs and the Kafka SASL password ($ORDERFLOW_KAFKA_SASL_PASSWORD) are read from the environment only (never a flag: it would show in ps).")
 	c.register(f)
 	c.kafka.register(f)
 	f.string(&c.httpAddr, "http-addr", "ORDERFLOW_HTTP_ADDR", ":8080", "HTTP listen address")
 	f.string(&c.roles, "roles", "ORDERFLOW_ROLES", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	f.bool(&c.migrate, "migrate", "ORDERFLOW_MIGRATE", true, "apply pending migrations at start")
-	f.int(&c.dbMaxConns, "db-max-conns", "ORDERFLOW_DB_MAX_CONNS", 20, "PostgreSQL pool size")
+	f.int(&c.dbMaxConns, "db-max-conns", "ORDERFLOW_DB_MAX_CONNS", 20, "size of each database role's PostgreSQL pool")
 	f.int(&c.orderCache, "order-cache", "ORDERFLOW_ORDER_CACHE", commands.DefaultCachedOrders, "order states the command API keeps between commands (0: none)")
 	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
+	c.http.register(f)
+	c.hub.register(f)
+	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
-		c.validate(f)
+		c.validate(f, c.migrate, c.dbRoles()...)
 		c.kafka.validate(f)
 		for _, r := range strings.Split(c.roles, ",") {
 			f.check(!slices.Contains(allRoles, r), "ORDERFLOW_ROLES: unknown role %q (want some of %s)", r, strings.Join(allRoles, ", "))
@@ -81,12 +130,14 @@ func runServe(ctx context.Context, args []string) error {
 		f.check(c.orderCache < 0, "ORDERFLOW_ORDER_CACHE must be at least 0")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
+		c.http.validate(f, c.httpAddr)
+		c.hub.validate(f)
+		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
+			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
 	}); err != nil {
-		return err
+		return c, err
 	}
-	log := c.logger(os.Stderr)
-	slog.SetDefault(log)
-	return serve(ctx, c, log)
+	return c, nil
 }
 
 func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
@@ -96,35 +147,73 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		log.Info("migrations applied")
 	}
-	pool, err := pg.Connect(ctx, c.databaseURL, pg.Options{MaxConns: int32(c.dbMaxConns), ApplicationName: "orderflow"})
-	if err != nil {
-		return err
+	roles := c.dbRoles()
+	if c.devLogins() {
+		log.Warn("DEVELOPMENT DATABASE LOGIN: serving connections log in with DATABASE_URL (the schema owner's credentials) and SET ROLE to each component's role; in production give every role its own login (ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY; README, Database roles)",
+			"roles", fmt.Sprint(roles))
 	}
-	defer pool.Close()
-	store := eventstore.New(pool)
-	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
-		return err
+	pools := make(map[pg.Role]*pgxpool.Pool, len(roles))
+	for _, r := range roles {
+		p, err := c.servingPool(ctx, r, c.dbMaxConns, "orderflow "+strings.TrimPrefix(string(r), "orderflow_"))
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		pools[r] = p
 	}
+	// The read-only view every node serves (/v1/projections, readiness):
+	// the query role where this process has it, else the projector's or
+	// the relay's, which may read projection progress too.
+	var view *pgxpool.Pool
+	for _, r := range []pg.Role{pg.Query, pg.Projector, pg.Relay} {
+		if view = pools[r]; view != nil {
+			break
+		}
+	}
+	viewStore := eventstore.New(view)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := health.New()
-	checks.Add("postgres", func(ctx context.Context) (string, error) { return "", pool.Ping(ctx) })
-	checks.Add("migrations", migrationsCheck(c.databaseURL))
+	checks.Add("postgres", func(ctx context.Context) (string, error) {
+		for _, r := range roles {
+			if err := pools[r].Ping(ctx); err != nil {
+				return "", fmt.Errorf("%s: %w", r, err)
+			}
+		}
+		return "", nil
+	})
+	versions := stdlib.OpenDBFromPool(view)
+	defer func() { _ = versions.Close() }()
+	checks.Add("migrations", migrationsCheck(versions))
 
-	mux := http.NewServeMux()
+	// mux is the public listener's, opsMux the operations listener's.
+	mux, opsMux := http.NewServeMux(), http.NewServeMux()
+	clients := c.http.clients()
+	limiter, err := c.http.limiter(reg, clients)
+	if err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", health.Healthz)
-	mux.HandleFunc("GET /readyz", checks.Readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /readyz", checks.Public(time.Second))
+	opsMux.HandleFunc("GET /readyz", checks.Readyz)
+	opsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
 	mux.Handle("GET /{$}", web.Handler())
 	mux.Handle("GET /assets/", web.Handler())
 	registry := order.NewRegistry()
+	// Only the command role appends, so it keeps the partitions ready and
+	// expires the idempotency keys (started below, with the other parts).
+	var cmdStore *eventstore.Store
 	if c.hasRole("api") {
-		svc := commands.NewService(pool, store, registry, time.Now)
+		cmdStore = eventstore.New(pools[pg.Command])
+		if err := cmdStore.EnsureAhead(ctx, time.Now()); err != nil {
+			return err
+		}
+		svc := commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
-		commands.NewAPI(svc).Register(mux)
-		queries.NewAPI(pool, store, registry, queries.Options{}).Register(mux)
+		commands.NewAPI(svc).Register(limiter.Mux(mux))
+		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(limiter.Mux(mux))
 	}
 
 	var rl *relay.Relay
@@ -142,7 +231,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		if c.hasRole("relay") {
 			rl, err = relay.New(relay.Config{
-				DatabaseURL: c.databaseURL, Pool: pool, Kafka: kcfg, Topic: c.kafka.topic,
+				Login: c.login(pg.Relay), Pool: pools[pg.Relay], Kafka: kcfg, Topic: c.kafka.topic,
 				Partitions: c.kafka.partitions, Registerer: reg, Logger: log,
 			})
 			if err != nil {
@@ -152,16 +241,17 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			g.Go(func() error { return rl.Run(ctx) })
 		}
 		if c.hasRole("projector") {
-			rt, err := projections.NewRuntime(pool, store, registry, reg, log)
+			projPool := pools[pg.Projector]
+			rt, err := projections.NewRuntime(projPool, eventstore.New(projPool), registry, reg, log)
 			if err != nil {
 				return err
 			}
 			g.Go(func() error {
 				return projector.Run(ctx, projector.Config{
 					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions,
-					Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
+					SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
 					OnState: func(ctx context.Context, name, state, detail string) {
-						if err := projections.SetState(ctx, pool, name, state, detail); err != nil {
+						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
 							log.Error("recording projection state", "projection", name, "err", err)
 						}
 					},
@@ -175,29 +265,61 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			h, err := hub.New(hub.Config{Store: store, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
-				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer})
+			// Recoveries read on a pool of their own, so live delivery
+			// never waits for a connection behind them.
+			recoveryPool, err := c.servingPool(ctx, pg.Query, c.hub.recoveryConns, "orderflow hub recovery")
 			if err != nil {
 				return err
 			}
-			h.Register(mux) // GET /v1/stream; Run closes its WebSockets (1001) when ctx ends
+			defer recoveryPool.Close()
+			recoveryStore, err := eventstore.NewWithGroupCommit(recoveryPool, eventstore.GroupCommit{Disabled: true}) // reads only
+			if err != nil {
+				return err
+			}
+			hcfg := hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
+				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
+			c.hub.apply(&hcfg, clients, recoveryStore)
+			h, err := hub.New(hcfg)
+			if err != nil {
+				return err
+			}
+			// GET /v1/stream; Run closes its WebSockets (1001) when ctx ends.
+			mux.Handle("GET "+hub.Path, limiter.Limit(httpx.ClassStream, h))
 			g.Go(func() error {
 				defer func() { _ = sub.Close() }()
 				return h.Run(ctx)
 			})
 		}
 	}
-	mux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(pool, store, rl))
-	g.Go(func() error { return store.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
-	g.Go(func() error { return expireKeys(ctx, store, log) })
+	opsMux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	if cmdStore != nil {
+		g.Go(func() error { return cmdStore.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
+		g.Go(func() error { return expireKeys(ctx, cmdStore, log) })
+	}
 	httpx.HandleUnmatched(mux)
-	measured, err := httpx.Metrics(reg, mux)
+	public, opsHandler, err := c.http.handlers(log, reg, mux, opsMux)
 	if err != nil {
 		return err
 	}
-	g.Go(func() error { return serveHTTP(ctx, c, httpx.Middleware(log, measured), log) })
-	log.Info("orderflow serving", "http", c.httpAddr, "roles", c.roles)
+	g.Go(func() error {
+		return serveHTTP(ctx, c.http.server(public, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
+	})
+	g.Go(func() error {
+		return serveHTTP(ctx, c.http.server(opsHandler, log), c.http.opsAddr, "", "", c.shutdownTimeout, log)
+	})
+	log.Info("orderflow serving", "http", c.httpAddr, "tls", c.http.tls(), "ops", c.http.opsAddr, "roles", c.roles)
 	return g.Wait()
+}
+
+// servingPool opens a pool logged in as role r, with the serving statement
+// timeout.
+func (c *serveConfig) servingPool(ctx context.Context, r pg.Role, maxConns int, name string) (*pgxpool.Pool, error) {
+	l := c.login(r)
+	var err error
+	if l.URL, err = withStatementTimeout(l.URL, c.dbStatementTimeout); err != nil {
+		return nil, err
+	}
+	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name})
 }
 
 // relayCheck is ready while this process is a follower or a leader that
@@ -216,43 +338,11 @@ func relayCheck(rl *relay.Relay) health.Check {
 	}
 }
 
-// serveHTTP runs the server until ctx ends, then drains for up to the
-// shutdown timeout.
-func serveHTTP(ctx context.Context, c serveConfig, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Addr:              c.httpAddr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	ln, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.httpAddr, err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down HTTP", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// migrationsCheck reports whether the schema is current. Probes come every
-// few seconds and migrations change only on deploys: the answer is cached
-// for migrationsCheckTTL, so a probe rarely opens a connection.
-func migrationsCheck(url string) health.Check {
+// migrationsCheck reports whether the schema is current, reading the goose
+// version tables through db (a serving pool: every serving role may read
+// them). Probes come every few seconds and migrations change only on
+// deploys: the answer is cached for migrationsCheckTTL.
+func migrationsCheck(db *sql.DB) health.Check {
 	var (
 		mu      sync.Mutex
 		checked time.Time
@@ -262,7 +352,7 @@ func migrationsCheck(url string) health.Check {
 		mu.Lock()
 		defer mu.Unlock()
 		if time.Since(checked) > migrationsCheckTTL || last != nil {
-			last = pendingMigrations(ctx, url)
+			last = pendingMigrations(ctx, db)
 			checked = time.Now()
 		}
 		if last != nil {
@@ -274,13 +364,8 @@ func migrationsCheck(url string) health.Check {
 
 const migrationsCheckTTL = time.Minute
 
-func pendingMigrations(ctx context.Context, url string) error {
-	db, err := pg.OpenSQL(url)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = db.Close() }()
-	pending, err := migrate.Pending(ctx, db, migrationSets()...)
+func pendingMigrations(ctx context.Context, db *sql.DB) error {
+	pending, err := migrate.Pending(ctx, db, schema.Sets()...)
 	if err != nil {
 		return err
 	}

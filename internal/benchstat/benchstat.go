@@ -1,5 +1,6 @@
 // Package benchstat records latencies in an HDR histogram and reports them
-// the way every orderflow benchmark does: throughput and p50/p95/p99.
+// the way every orderflow benchmark does: throughput and p50/p95/p99 (and,
+// for the system benchmarks, p99.9 and max).
 package benchstat
 
 import (
@@ -45,6 +46,32 @@ func (r *Recorder) Count() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.h.TotalCount()
+}
+
+// Percentiles are a histogram's figures at one moment.
+type Percentiles struct {
+	Count                    int64
+	P50, P95, P99, P999, Max time.Duration
+}
+
+// Percentiles returns the count, p50, p95, p99, p99.9 and max.
+func (r *Recorder) Percentiles() Percentiles {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := func(p float64) time.Duration { return time.Duration(r.h.ValueAtQuantile(p)) * time.Microsecond }
+	return Percentiles{Count: r.h.TotalCount(), P50: q(50), P95: q(95), P99: q(99), P999: q(99.9),
+		Max: time.Duration(r.h.Max()) * time.Microsecond}
+}
+
+// Merge adds every latency of other to r.
+func (r *Recorder) Merge(other *Recorder) {
+	other.mu.Lock()
+	c := other.h.Export()
+	other.mu.Unlock()
+	h := hdrhistogram.Import(c)
+	r.mu.Lock()
+	r.h.Merge(h)
+	r.mu.Unlock()
 }
 
 // Summary is "n ops, X/s, p50 …, p95 …, p99 …, max …".

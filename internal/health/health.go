@@ -1,5 +1,6 @@
 // Package health serves /healthz (the process is up) and /readyz (every
-// dependency this process needs is usable), with a JSON detail per check.
+// dependency this process needs is usable): with a JSON detail per check
+// for operators (Readyz), the verdict alone for the public (Public).
 package health
 
 import (
@@ -46,32 +47,80 @@ func Healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
-// Readyz runs every check; 200 if all pass, 503 otherwise.
+// Readyz runs every check and answers each one's detail or error: 200 if
+// all pass, 503 otherwise. The details name drivers, hosts and internal
+// state: serve it to operators only (the ops listener); Public is the
+// answer for everyone else.
 func (c *Checker) Readyz(w http.ResponseWriter, r *http.Request) {
-	c.mu.RLock()
-	names := append([]string(nil), c.names...)
-	c.mu.RUnlock()
+	checks, ok := c.run(r.Context())
 	out := struct {
 		Status string            `json:"status"`
 		Checks map[string]result `json:"checks"`
-	}{Status: "ready", Checks: map[string]result{}}
-	code := http.StatusOK
+	}{Status: verdict(ok), Checks: checks}
+	writeReadiness(w, ok, out)
+}
+
+// Public serves the readiness verdict alone, {"status":"ready"} (200) or
+// {"status":"not ready"} (503), with no check's detail or error text. The
+// verdict is reused for ttl, so that a flood of probes costs one round of
+// checks (a database ping among them) per ttl, however many arrive.
+func (c *Checker) Public(ttl time.Duration) http.HandlerFunc {
+	var (
+		mu      sync.Mutex
+		checked time.Time
+		ready   bool
+	)
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if time.Since(checked) >= ttl {
+			// Not the client's cancellation: the verdict is shared.
+			_, ready = c.run(context.WithoutCancel(r.Context()))
+			checked = time.Now()
+		}
+		ok := ready
+		mu.Unlock()
+		writeReadiness(w, ok, struct {
+			Status string `json:"status"`
+		}{verdict(ok)})
+	}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ready"
+	}
+	return "not ready"
+}
+
+// run runs every check, each bounded by checkTimeout.
+func (c *Checker) run(ctx context.Context) (map[string]result, bool) {
+	c.mu.RLock()
+	names := append([]string(nil), c.names...)
+	c.mu.RUnlock()
+	out, ok := map[string]result{}, true
 	for _, name := range names {
 		c.mu.RLock()
 		check := c.checks[name]
 		c.mu.RUnlock()
-		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
-		detail, err := check(ctx)
+		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		detail, err := check(cctx)
 		cancel()
 		res := result{Status: "ok", Detail: detail}
 		if err != nil {
-			res.Status, res.Error = "failing", err.Error()
-			out.Status, code = "not ready", http.StatusServiceUnavailable
+			res.Status, res.Error, ok = "failing", err.Error(), false
 		}
-		out.Checks[name] = res
+		out[name] = res
+	}
+	return out, ok
+}
+
+func writeReadiness(w http.ResponseWriter, ok bool, body any) {
+	code := http.StatusOK
+	if !ok {
+		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(out)
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -9,7 +9,11 @@ import (
 )
 
 // Metrics counts requests and their durations by route pattern (never by
-// path: an order id in a label would make one series per order).
+// path: an order id in a label would make one series per order) and method.
+// Every label is bounded: the route is a registered pattern or
+// "unmatched", the method one of the standard ones or "other" (a client can
+// send any token as a method, and each would be a new series), the code a
+// status the handlers wrote.
 func Metrics(reg prometheus.Registerer, next http.Handler) (http.Handler, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
@@ -33,9 +37,21 @@ func Metrics(reg prometheus.Registerer, next http.Handler) (http.Handler, error)
 		if route == "" {
 			route = "unmatched"
 		}
-		requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+		method := MethodLabel(r.Method)
+		requests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
 		if rec.status != http.StatusSwitchingProtocols {
-			duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+			duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		}
 	}), nil
+}
+
+// MethodLabel is the method as a metric label: the RFC 9110 methods and
+// PATCH as they are, anything else "other".
+func MethodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }

@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 )
 
 type ctxKey int
 
 const (
 	requestIDKey ctxKey = iota
+	correlationIDKey
 	actorKey
 )
 
@@ -34,23 +33,33 @@ func Actor(ctx context.Context) string {
 	return "anonymous"
 }
 
-// WithActor records the authenticated principal.
+// WithActor records the authenticated principal. It is also the hook that
+// turns per-client rate limits into per-subject ones: ClientKey keys a
+// request by its principal once one is set (see ratelimit.go).
 func WithActor(ctx context.Context, actor string) context.Context {
 	return context.WithValue(ctx, actorKey, actor)
 }
 
-// Middleware gives every request an id (X-Request-ID, kept if the client
-// sent a sane one), recovers panics as a 500 problem, and logs one line per
-// request.
+// Principal returns the principal WithActor recorded, and false before
+// authentication (or without it).
+func Principal(ctx context.Context) (string, bool) {
+	a, ok := ctx.Value(actorKey).(string)
+	return a, ok && a != ""
+}
+
+// Middleware gives every request an id and a correlation id (X-Request-ID
+// and X-Correlation-ID, kept when the client sent ones that pass ValidID,
+// see identify), recovers panics as a 500 problem, and logs one line per
+// request. The request's X-Correlation-ID header is overwritten with the
+// validated value, so handlers that read the header see only that.
 func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
-		if id == "" || len(id) > 128 {
-			id = ulid.Make().String()
-		}
-		w.Header()["X-Request-Id"] = []string{id} // X-Request-ID, canonical: Set would allocate the canonical key
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		id, corr := identify(r)
+		w.Header().Set(HeaderRequestID, id)
+		r.Header.Set(HeaderCorrelationID, corr)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(context.WithValue(ctx, correlationIDKey, corr))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {

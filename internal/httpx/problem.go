@@ -1,5 +1,9 @@
 // Package httpx holds the HTTP plumbing every orderflow API shares: RFC 9457
-// problem details, strict JSON request decoding and JSON responses.
+// problem details, strict JSON request decoding and JSON responses, and the
+// middleware: request and correlation ids (requestid.go), metrics with
+// bounded labels, per-client rate limits by route class (ratelimit.go, keyed
+// by clientkey.go: the hook authentication uses to make them per subject),
+// security headers, CORS and cross-origin protection (security.go).
 package httpx
 
 import (
@@ -30,6 +34,9 @@ type Problem struct {
 	// Extensions used by some types.
 	Rule           string `json:"rule,omitempty"`            // the domain rule violated (409)
 	CurrentVersion *int64 `json:"current_version,omitempty"` // stale If-Match (412), conflicts (409)
+	// RetryAfter, when positive, is sent as the Retry-After header (whole
+	// seconds): set on 503s.
+	RetryAfter int `json:"-"`
 }
 
 // NewProblem builds a problem of a stable type slug, e.g. "validation".
@@ -38,6 +45,20 @@ func NewProblem(status int, slug, title, detail string) *Problem {
 }
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// RetryAfterUnavailable is the Retry-After of every 503 the APIs answer: a
+// database restart or failover takes seconds, and clients retry with
+// backoff on top.
+const RetryAfterUnavailable = 2
+
+// Unavailable is the 503 problem of a request that could not be completed
+// now and may be retried (with the same Idempotency-Key, for a command):
+// type "unavailable", with Retry-After. detail says why, without internals.
+func Unavailable(title, detail string) *Problem {
+	p := NewProblem(http.StatusServiceUnavailable, "unavailable", title, detail)
+	p.RetryAfter = RetryAfterUnavailable
+	return p
+}
 
 // InvalidOrderID is the problem of a path {id} that is not a ULID; the
 // command and query APIs answer it alike.
@@ -57,6 +78,9 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
 }

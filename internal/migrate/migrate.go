@@ -1,10 +1,9 @@
 // Package migrate applies the project's versioned SQL migrations with goose.
 //
-// Each package that owns tables (eventstore, commands, projections) ships its
-// own embedded migration set with its own version table, so that the event
-// store's schema history knows nothing of read models. Sets are applied in
-// the order given; a Postgres session lock lets several processes start at
-// once without racing.
+// Each package that owns tables ships its own embedded migration set (its
+// migrations/ subpackage) with its own version table; internal/schema lists
+// them. Sets are applied in the order given; a Postgres session lock lets
+// several processes start at once without racing.
 package migrate
 
 import (
@@ -20,9 +19,14 @@ import (
 
 // Set is one package's migrations.
 type Set struct {
-	Name string // used for the version table: goose_<name>
+	Name string // names the version table (VersionTable)
 	FS   fs.FS  // *.sql files at its root
 }
+
+// VersionTable is the set's goose version table, goose_<name>. Every
+// serving role may read it (each set's roles migration grants it), so that
+// readiness can tell whether the schema is current without the owner.
+func (s Set) VersionTable() string { return "goose_" + s.Name }
 
 // State of one migration.
 type State struct {
@@ -33,7 +37,7 @@ type State struct {
 }
 
 func provider(db *sql.DB, s Set) (*goose.Provider, error) {
-	store, err := database.NewStore(database.DialectPostgres, "goose_"+s.Name)
+	store, err := database.NewStore(database.DialectPostgres, s.VersionTable())
 	if err != nil {
 		return nil, err
 	}
@@ -93,15 +97,4 @@ func Pending(ctx context.Context, db *sql.DB, sets ...Set) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// Dir returns the migrations directory of an embedded file system, where
-// each package keeps its *.sql files. The directory is fixed at build time,
-// so a failure is a programming error.
-func Dir(files fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(files, dir)
-	if err != nil {
-		panic(fmt.Sprintf("migrations directory %q: %v", dir, err))
-	}
-	return sub
 }

@@ -21,14 +21,15 @@ type Copier interface {
 	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
 }
 
-// Partitioner creates the monthly event partitions (eventstore.Store).
+// Partitioner creates the monthly event partitions of any months
+// (eventstore.Store on the owner's pool).
 type Partitioner interface {
-	EnsurePartitions(ctx context.Context, from, to time.Time) ([]string, error)
+	CreatePartitions(ctx context.Context, from, to time.Time) ([]string, error)
 }
 
 // Target is where Load writes.
 type Target struct {
-	Events     Copier // allowed to INSERT into events (the application role is)
+	Events     Copier // allowed to INSERT into events: the schema owner (no serving role is)
 	Partitions Partitioner
 	// Compare, when set, receives every batch as well, into CompareTable
 	// (Columns, same defaults): a plain COPY to measure events against.
@@ -61,7 +62,7 @@ func Load(ctx context.Context, reg *order.Registry, cfg Config, t Target, progre
 		return Result{}, err
 	}
 	from, to := g.cfg.Window()
-	if _, err := t.Partitions.EnsurePartitions(ctx, from, to); err != nil {
+	if _, err := t.Partitions.CreatePartitions(ctx, from, to); err != nil {
 		return Result{}, err
 	}
 
@@ -156,7 +157,7 @@ func (s *source) Values() ([]any, error) {
 	r := &s.rows[s.i]
 	s.vals = [8]any{
 		pgtype.UUID{Bytes: r.StreamID, Valid: true}, r.Version, pgtype.UUID{Bytes: r.EventID, Valid: true},
-		StreamType, r.Type, r.SchemaVersion, []byte(r.Data), []byte(r.Metadata),
+		order.StreamType, r.Type, r.SchemaVersion, []byte(r.Data), []byte(r.Metadata),
 	}
 	return s.vals[:], nil
 }

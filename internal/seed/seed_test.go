@@ -12,9 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
-	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/seed"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 )
@@ -125,20 +124,19 @@ func TestTheGeneratedLivesHaveTheBriefsShapes(t *testing.T) {
 }
 
 func TestASeededStoreDecodesFoldsAndRebuilds(t *testing.T) {
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
+	t.Parallel()
+	e := testenv.New(t)
 	ctx := context.Background()
-	store := eventstore.New(db.Pool)
-	reg := order.NewRegistry()
+	db, store, reg := e.DB, e.Store, e.Registry
 	if err := seed.CreateCompareTable(ctx, db.Owner, "scratch", true); err != nil {
 		t.Fatal(err)
 	}
 
 	const n = 200
-	// The application pool writes the events: seeding needs no owner rights.
+	// The owner writes the events: seeding copies rows straight into the
+	// table and creates past months' partitions, which no serving role may.
 	res, err := seed.Load(ctx, reg, seed.Config{Orders: n, Customers: 30, Batch: 300}, seed.Target{
-		Events: db.Pool, Partitions: store, Compare: db.Owner, CompareTable: pgx.Identifier{"scratch"},
+		Events: db.Owner, Partitions: eventstore.New(db.Owner), Compare: db.Owner, CompareTable: pgx.Identifier{"scratch"},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +163,7 @@ func TestASeededStoreDecodesFoldsAndRebuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = store.Scan(ctx, eventstore.Filter{UpToPosition: head}, func(e eventstore.RecordedEvent) error {
-		if e.StreamType != seed.StreamType || e.Metadata.Actor != seed.Actor || e.Metadata.CorrelationID == "" {
+		if e.StreamType != order.StreamType || e.Metadata.Actor != seed.Actor || e.Metadata.CorrelationID == "" {
 			t.Fatalf("event %s: stream type %q, metadata %+v", e.ID, e.StreamType, e.Metadata)
 		}
 		s := streams[e.StreamID]
@@ -196,7 +194,7 @@ func TestASeededStoreDecodesFoldsAndRebuilds(t *testing.T) {
 		t.Fatalf("%d events recorded before their predecessor in position order (%v)", backwards, err)
 	}
 
-	rt, err := projections.NewRuntime(db.Pool, store, reg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rt, err := projections.NewRuntime(db.Projector, eventstore.New(db.Projector), reg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,18 @@ package hub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 // Connection timing defaults (gorilla's chat example values).
@@ -45,16 +50,31 @@ const (
 	// (Kafka keeps the rest: the hub commits nothing).
 	DefaultMaxPending   = 100_000
 	DefaultPollInterval = time.Second
-	DefaultTopic        = "orders.events"
+	// DefaultMaxConnections caps one node's connections: at about 10 KiB
+	// each (two goroutines, buffers, the send queue), 10 000 cost 100 MiB.
+	DefaultMaxConnections = 10_000
+	// DefaultMaxConnectionsPerClient caps one client key's connections: a
+	// browser with a few dashboard tabs, or an office behind one address.
+	DefaultMaxConnectionsPerClient = 32
+	// DefaultSubscribeRate and DefaultSubscribeBurst are the per-connection
+	// token bucket of subscribe frames: a dashboard subscribes to its
+	// channels at once, a loop of subscribe/unsubscribe is held to 10 a
+	// second (each may replay up to RecoveryWindow events).
+	DefaultSubscribeRate  = 10
+	DefaultSubscribeBurst = 64
+	// DefaultMaxRecoveries bounds the recovery store reads in flight on a
+	// node (the size cmd gives the recovery pool).
+	DefaultMaxRecoveries = 4
 )
 
 // Store is the part of the event store the hub reads: catch-up for
-// recovering subscriptions, gap fills for the sequencer, customer look-ups.
-// *eventstore.Store implements it.
+// recovering subscriptions, gap fills for the sequencer, customer look-ups,
+// an order channel's current version. *eventstore.Store implements it.
 type Store interface {
 	ReadAll(ctx context.Context, after int64, limit int) ([]eventstore.RecordedEvent, error)
 	ReadStream(ctx context.Context, stream eventstore.Stream, fromVersion int64, limit int) ([]eventstore.RecordedEvent, error)
 	HeadPosition(ctx context.Context) (int64, error)
+	StreamVersion(ctx context.Context, stream eventstore.Stream) (int64, error)
 }
 
 // Config configures a Hub. Zero values mean the documented defaults.
@@ -66,7 +86,7 @@ type Config struct {
 	// LastOffset: every hub node reads every partition, commits nothing,
 	// and starts at the end (history comes from the store).
 	Subscriber message.Subscriber
-	// Topic is the events topic. Default DefaultTopic.
+	// Topic is the events topic. Default kafka.DefaultTopic.
 	Topic string
 
 	// SendQueue is each connection's send queue in frames (see
@@ -90,8 +110,41 @@ type Config struct {
 	// Linux): a client that stops reading can then hold that much kernel
 	// memory before its send queue fills and 4008 closes it.
 	SocketSendBuffer int
-	// RecoveryWindow: see DefaultRecoveryWindow.
+	// RecoveryWindow: see DefaultRecoveryWindow. It bounds order channels
+	// too: a since more than this many versions behind gets
+	// recovered:false.
 	RecoveryWindow int64
+	// RecoveryStore serves the store reads of subscribes (replays, order
+	// versions, customer look-ups while replaying), so that they never
+	// take a connection the live path (sequencer fills, head polls) needs:
+	// give it its own small pool. Nil means Store.
+	RecoveryStore Store
+	// MaxRecoveries bounds the recovery reads in flight on this node; a
+	// subscribe waits for a slot in its connection's reader (blocking that
+	// connection only). A slot is held for one store read, never while the
+	// client drains what the read returned. Default DefaultMaxRecoveries.
+	MaxRecoveries int
+
+	// MaxConnections caps this node's connections: one more is upgraded
+	// and closed at once with 1013 (CloseTryAgainLater). Default
+	// DefaultMaxConnections.
+	MaxConnections int
+	// MaxConnectionsPerClient caps the connections of one ClientKey: one
+	// more is closed at once with 4029 (CloseTooManyConnections). Default
+	// DefaultMaxConnectionsPerClient.
+	MaxConnectionsPerClient int
+	// ClientKey says which client an upgrade request comes from (cmd
+	// passes httpx.Clients.Key: the principal once authentication sets
+	// one, else the address, through trusted proxies). Nil means the
+	// peer's IP address.
+	ClientKey func(*http.Request) string
+	// SubscribeRate (per second) and SubscribeBurst are each connection's
+	// token bucket of subscribe frames; a subscribe beyond it gets an
+	// error frame rate_limited, which counts as a bad frame. Defaults
+	// DefaultSubscribeRate and DefaultSubscribeBurst; a negative rate
+	// turns the limit off.
+	SubscribeRate  float64
+	SubscribeBurst int
 	// GapGrace: see the GapGrace constant (the default).
 	GapGrace time.Duration
 	// PollInterval: when no Kafka message arrived for this long, the hub
@@ -133,7 +186,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	if c.Topic == "" {
-		c.Topic = DefaultTopic
+		c.Topic = kafka.DefaultTopic
 	}
 	def(&c.SendQueue, DefaultSendQueue)
 	if c.MaxFrameSize == 0 {
@@ -148,6 +201,19 @@ func (c *Config) setDefaults() {
 	defD(&c.PollInterval, DefaultPollInterval)
 	def(&c.CustomerCache, DefaultCustomerCache)
 	def(&c.MaxPending, DefaultMaxPending)
+	if c.RecoveryStore == nil {
+		c.RecoveryStore = c.Store
+	}
+	def(&c.MaxRecoveries, DefaultMaxRecoveries)
+	def(&c.MaxConnections, DefaultMaxConnections)
+	def(&c.MaxConnectionsPerClient, DefaultMaxConnectionsPerClient)
+	if c.ClientKey == nil {
+		c.ClientKey = peerIP
+	}
+	if c.SubscribeRate == 0 {
+		c.SubscribeRate = DefaultSubscribeRate
+	}
+	def(&c.SubscribeBurst, DefaultSubscribeBurst)
 	defD(&c.WriteWait, writeWait)
 	defD(&c.PongWait, pongWait)
 	if c.PingPeriod == 0 {
@@ -177,12 +243,28 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("hub config: Subscriber is required"))
 	}
 	if c.SendQueue < 1 || c.MaxFrameSize < 64 || c.MaxSubscriptions < 1 || c.MaxBadFrames < 1 ||
-		c.RecoveryWindow < 0 || c.CustomerCache < 1 || c.MaxPending < 1 {
-		errs = append(errs, errors.New("hub config: SendQueue, MaxSubscriptions, MaxBadFrames, CustomerCache, MaxPending must be ≥ 1, MaxFrameSize ≥ 64"))
+		c.CustomerCache < 1 || c.MaxPending < 1 || c.MaxRecoveries < 1 || c.MaxConnections < 1 ||
+		c.MaxConnectionsPerClient < 1 || c.SubscribeBurst < 1 {
+		errs = append(errs, errors.New("hub config: SendQueue, MaxSubscriptions, MaxBadFrames, CustomerCache, MaxPending, MaxRecoveries, MaxConnections, MaxConnectionsPerClient, SubscribeBurst must be ≥ 1, MaxFrameSize ≥ 64"))
+	}
+	if math.IsNaN(c.SubscribeRate) || math.IsInf(c.SubscribeRate, 0) {
+		errs = append(errs, fmt.Errorf("hub config: SubscribeRate %v is not a rate", c.SubscribeRate))
+	}
+	if c.RecoveryWindow < 0 {
+		errs = append(errs, fmt.Errorf("hub config: RecoveryWindow %d must not be negative", c.RecoveryWindow))
 	}
 	if c.GapGrace < 0 || c.PollInterval <= 0 || c.WriteWait <= 0 || c.PongWait <= 0 || c.PingPeriod <= 0 ||
 		c.PingPeriod >= c.PongWait || c.IdleTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("hub config: durations must be positive and PingPeriod < PongWait"))
 	}
 	return errors.Join(errs...)
+}
+
+// peerIP is the default ClientKey: the address the connection comes from.
+func peerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

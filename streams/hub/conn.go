@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/orderflow/orderflow/eventstore"
+	"golang.org/x/time/rate"
 )
 
 // closeGrace is how long the writer waits, after its close frame, for the
@@ -20,6 +19,7 @@ const closeGrace = time.Second
 type conn struct {
 	h    *Hub
 	ws   *websocket.Conn
+	key  string                          // Config.ClientKey of the upgrade request
 	send chan *websocket.PreparedMessage // SendQueue frames; full → 4008 (see DefaultSendQueue)
 	// drained has room for one signal: the writer wrote a frame. A reader
 	// pushing recovery history waits on it.
@@ -37,12 +37,19 @@ type conn struct {
 	idleSince time.Time
 
 	bad int // bad frames so far; reader goroutine only
+	// subscribes is the token bucket of subscribe frames (nil: no limit);
+	// reader goroutine only.
+	subscribes *rate.Limiter
 }
 
-func newConn(h *Hub, ws *websocket.Conn) *conn {
+func newConn(h *Hub, ws *websocket.Conn, key string) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	var subscribes *rate.Limiter
+	if h.cfg.SubscribeRate > 0 {
+		subscribes = rate.NewLimiter(rate.Limit(h.cfg.SubscribeRate), h.cfg.SubscribeBurst)
+	}
 	return &conn{
-		h: h, ws: ws, ctx: ctx, cancel: cancel,
+		h: h, ws: ws, key: key, ctx: ctx, cancel: cancel, subscribes: subscribes,
 		send:       make(chan *websocket.PreparedMessage, h.cfg.SendQueue),
 		drained:    make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
@@ -218,6 +225,12 @@ func (c *conn) handle(data []byte) {
 	}
 	switch f.Type {
 	case TypeSubscribe:
+		if c.subscribes != nil && !c.subscribes.Allow() {
+			c.h.m.rateLimited.Inc()
+			c.fail(CodeRateLimited, fmt.Sprintf("at most %d subscribes at once and %g per second per connection",
+				c.h.cfg.SubscribeBurst, c.h.cfg.SubscribeRate), f.Channel)
+			return
+		}
 		c.subscribe(f)
 	case TypeUnsubscribe:
 		c.unsubscribe(f)
@@ -236,168 +249,5 @@ func (c *conn) unsubscribe(f clientFrame) {
 	h.mu.Unlock()
 	if sub == nil {
 		c.fail(CodeNotSubscribed, "not subscribed to this channel", f.Channel)
-	}
-}
-
-func (c *conn) subscribe(f clientFrame) {
-	h := c.h
-	cn, err := parseChannel(f.Channel)
-	if err != nil {
-		c.fail(CodeBadChannel, err.Error(), f.Channel)
-		return
-	}
-	if f.Since != nil && *f.Since < 0 {
-		c.fail(CodeBadPosition, "since must be ≥ 0", f.Channel)
-		return
-	}
-
-	h.mu.Lock()
-	if c.subs[cn.name] != nil {
-		h.mu.Unlock()
-		c.fail(CodeAlreadySubscribed, "already subscribed to this channel", cn.name)
-		return
-	}
-	if len(c.subs) >= h.cfg.MaxSubscriptions {
-		h.mu.Unlock()
-		c.fail(CodeTooManySubs, fmt.Sprintf("at most %d subscriptions per connection", h.cfg.MaxSubscriptions), cn.name)
-		return
-	}
-	ch := h.channels[cn.name]
-	if ch == nil {
-		ch = &channel{cn: cn, subs: make(map[*subscription]struct{})}
-		h.channels[cn.name] = ch
-	}
-	sub := &subscription{c: c, ch: ch, recovering: true}
-	ch.subs[sub] = struct{}{}
-	c.subs[cn.name] = sub
-	if cn.kind == kindCustomer { // under Hub.mu: dispatch re-checks it there
-		h.customerSubs.Add(1)
-	}
-	head := h.head
-	h.mu.Unlock()
-	h.m.subscriptions.Inc()
-
-	pos, recovered, err := c.recover(cn, f.Since, head)
-	if err != nil {
-		h.mu.Lock()
-		if c.subs[cn.name] == sub {
-			h.removeSubLocked(sub)
-		}
-		h.mu.Unlock()
-		if c.ctx.Err() == nil {
-			h.log.Warn("hub: recovery failed", "channel", cn.name, "err", err)
-			c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", cn.name))
-		}
-		return
-	}
-	if f.Since != nil {
-		h.m.recoveries.WithLabelValues(fmt.Sprint(recovered)).Inc()
-	}
-
-	// Leave room for subscribed + the live buffer (≤ SendQueue/2).
-	if c.waitQueueAtMost(h.cfg.SendQueue/4) != nil {
-		return
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if c.subs[cn.name] != sub { // the connection closed meanwhile
-		return
-	}
-	sub.last = pos
-	ok := c.enqueue(subscribedMessage(cn.name, pos, recovered))
-	for _, p := range sub.pending {
-		if ok && p.pos > sub.last {
-			sub.last = p.pos
-			ok = c.enqueue(p.pm)
-		}
-	}
-	sub.pending, sub.recovering = nil, false
-	if !ok {
-		h.slow(c)
-	}
-}
-
-// recover queues the channel's events in (since, head] (read from the
-// store) and returns the subscription's position and whether it recovered.
-// head is the hub's position when the subscription was registered; live
-// events above it are buffered meanwhile.
-func (c *conn) recover(cn channelName, since *int64, head int64) (int64, bool, error) {
-	h, ctx := c.h, c.ctx
-	switch cn.kind {
-	case kindOrder:
-		// Versions are always recoverable: an order's stream is read
-		// whole. Without since, only the version as of head is needed.
-		from, have := int64(1), int64(0)
-		if since != nil {
-			from, have = *since+1, *since
-		}
-		last := int64(0)
-	read:
-		for {
-			evs, err := h.cfg.Store.ReadStream(ctx, eventstore.Stream{ID: cn.order}, from, fillPage)
-			if err != nil {
-				return 0, false, err
-			}
-			for _, e := range evs {
-				if e.Position > head {
-					break read // live: it is or will be in the buffer
-				}
-				last = e.Version
-				if since != nil {
-					if err := c.pushHistory(eventMessage(cn, e)); err != nil {
-						return 0, false, err
-					}
-				}
-			}
-			if len(evs) < fillPage {
-				break
-			}
-			from = evs[len(evs)-1].Version + 1
-		}
-		return max(last, have), since != nil, nil
-
-	default: // orders, customer:<id>: global positions
-		if since == nil {
-			return head, false, nil
-		}
-		if *since >= head { // the client is as far as this node, or further (it came from a node ahead)
-			return *since, true, nil
-		}
-		if head-*since > h.cfg.RecoveryWindow {
-			return head, false, nil
-		}
-		customer := ""
-		if cn.kind == kindCustomer {
-			customer = cn.name[len(prefixCustomer):]
-		}
-		for cursor := *since; cursor < head; {
-			limit := int(min(head-cursor, fillPage))
-			evs, err := h.cfg.Store.ReadAll(ctx, cursor, limit)
-			if err != nil {
-				return 0, false, err
-			}
-			for _, e := range evs {
-				if e.Position > head {
-					return head, true, nil
-				}
-				cursor = e.Position
-				if customer != "" {
-					cid, err := h.cust.of(ctx, e)
-					if err != nil {
-						return 0, false, err
-					}
-					if cid != customer {
-						continue
-					}
-				}
-				if err := c.pushHistory(eventMessage(cn, e)); err != nil {
-					return 0, false, err
-				}
-			}
-			if len(evs) < limit {
-				break
-			}
-		}
-		return head, true, nil
 	}
 }

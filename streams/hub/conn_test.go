@@ -14,60 +14,123 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/benchstat"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/hub"
 )
 
-// fastReaders subscribes n clients to "orders" and records, per event, the
+// fastReaders subscribes n readers to "orders" and records, per event, the
 // time from Append's return to the frame's arrival.
-func fastReaders(t *testing.T, url string, n int, appendedAt *sync.Map, rec *benchstat.Recorder) []*client {
-	cs := make([]*client, n)
-	for i := range cs {
-		c, err := dial(t, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.onEvent = func(f frame) {
+func fastReaders(t *testing.T, url string, n int, appendedAt *sync.Map, rec *benchstat.Recorder) []*resumer {
+	rs := make([]*resumer, n)
+	for i := range rs {
+		rs[i] = &resumer{t: t, url: url, onEvent: func(f frame) {
 			if v, ok := appendedAt.Load(f.Position); ok {
 				rec.Record(max(f.at.Sub(v.(time.Time)), 0))
 			} else {
 				rec.Record(0) // the frame beat Append's return
 			}
-		}
-		go c.readLoop()
-		c.subscribe("orders")
-		c.waitSubscribed(10*time.Second, "orders")
-		cs[i] = c
+		}}
+		rs[i].connect(nil)
 	}
-	return cs
+	return rs
+}
+
+// resumer reads "orders" the way the dashboard does: when the hub drops it
+// as a slow consumer (a reader that other tests starve of CPU can fall 256
+// frames behind like a slow one), it reconnects with its last position.
+type resumer struct {
+	t       *testing.T
+	url     string
+	onEvent func(frame)
+	c       *client
+	got     []frame // the events of every connection, in arrival order
+	drops   int
+}
+
+func (r *resumer) connect(since *int64) {
+	r.t.Helper()
+	c, err := dial(r.t, r.url)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	c.onEvent = r.onEvent
+	go c.readLoop()
+	if since == nil {
+		c.subscribe("orders")
+	} else {
+		c.subscribe("orders", *since)
+	}
+	c.waitSubscribed(time.Minute, "orders")
+	r.c = c
+}
+
+// readUntil reads until the event at head arrived, resuming after each
+// slow-consumer drop, then closes the connection.
+func (r *resumer) readUntil(what string, head int64) {
+	r.t.Helper()
+	at := func(evs []frame) bool { return len(evs) > 0 && evs[len(evs)-1].Position == head }
+	for {
+		r.c.waitUntil(time.Minute, what, func(c *client) bool { return at(c.events["orders"]) || c.closeErr != nil })
+		evs := r.c.eventsOf("orders")
+		r.got = append(r.got, evs...)
+		if at(evs) {
+			_ = r.c.ws.Close()
+			return
+		}
+		if code, reason := closeCode(r.c.waitClosed(time.Minute)); code != hub.CloseSlowConsumer {
+			r.t.Fatalf("%s: a reader was closed with %d %q", what, code, reason)
+		}
+		r.drops++
+		since := int64(0)
+		if len(r.got) > 0 {
+			since = r.got[len(r.got)-1].Position
+		}
+		r.connect(&since)
+	}
 }
 
 // TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp: a client that
 // never reads fills its send queue and is closed with 4008; the fast
 // readers get every event, and their latency is logged with and without it.
 func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
-	th := e.startHub(t, func(c *hub.Config) { c.SocketSendBuffer = 16 << 10 })
+	th := e.startHub(t, func(c *hub.Config) {
+		c.SocketSendBuffer = 16 << 10
+		// The slow client reads only after the fast readers are done: its
+		// writer, blocked on a full socket, must still be waiting then to
+		// send the 4008 close frame. With the default 10 s a busy machine
+		// would time that write out first (and the client see 1006).
+		c.WriteWait = testenv.Patience
+	})
 	orders := newOrders(50)
 	cust := func(int) string { return "c" }
 	var appendedAt sync.Map
 	onAppended := func(_ ulid.ULID, r eventstore.AppendResult, at time.Time) { appendedAt.Store(r.Position, at) }
 
+	fastDrops := 0
 	run := func(name string, from, n int64, slow *client) *benchstat.Recorder {
 		rec := benchstat.New()
-		cs := fastReaders(t, th.url, 5, &appendedAt, rec)
+		rs := fastReaders(t, th.url, 5, &appendedAt, rec)
+		before, _ := e.store.HeadPosition(t.Context())
 		start := time.Now()
 		appendLoad(t, e.store, orders, cust, from, n, 5, 2048, onAppended)
-		head, _ := e.store.HeadPosition(t.Context())
-		for _, c := range cs {
-			c.waitUntil(60*time.Second, name+": every event", func(c *client) bool {
-				evs := c.events["orders"]
-				return len(evs) > 0 && evs[len(evs)-1].Position == head
-			})
-			if got := len(c.eventsOf("orders")); int64(got) != int64(len(orders))*n {
-				t.Errorf("%s: fast reader got %d events, want %d", name, got, int64(len(orders))*n)
+		var want []int64
+		for _, ev := range allEvents(t, e.store) {
+			if ev.Position > before {
+				want = append(want, ev.Position)
 			}
-			_ = c.ws.Close()
 		}
+		drops := 0
+		for _, r := range rs {
+			r.readUntil(name+": every event", want[len(want)-1])
+			checkSequence(t, name, "orders", positions(r.got), want)
+			drops += r.drops
+		}
+		if drops > 0 {
+			t.Logf("%s: fast readers were dropped %d times (starved of CPU) and resumed without loss", name, drops)
+		}
+		fastDrops += drops
 		t.Logf("%s: fast readers: %s", name, rec.Summary(time.Since(start), "frames"))
 		return rec
 	}
@@ -83,7 +146,7 @@ func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
 	}
 	// Make sure the subscriptions are in place before the load (the
 	// client does not read, so watch the gauge).
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for th.metric("hub_subscriptions") < float64(len(orders)+1) {
 		if time.Now().After(deadline) {
 			t.Fatalf("slow client's subscriptions not registered: %v", th.metric("hub_subscriptions"))
@@ -92,8 +155,8 @@ func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
 	}
 	run("with slow reader", 21, 20, slow)
 
-	deadline = time.Now().Add(30 * time.Second)
-	for th.metric("hub_slow_disconnects_total") < 1 {
+	deadline = time.Now().Add(time.Minute)
+	for th.metric("hub_slow_disconnects_total") < float64(fastDrops+1) {
 		if time.Now().After(deadline) {
 			t.Fatal("slow reader was not disconnected")
 		}
@@ -117,7 +180,7 @@ func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
 			}
 		}
 	}()
-	code, reason := closeCode(slow.waitClosed(30 * time.Second))
+	code, reason := closeCode(slow.waitClosed(time.Minute))
 	if code != hub.CloseSlowConsumer || reason != hub.ReasonSlowConsumer {
 		t.Errorf("slow reader closed with %d %q, want %d %q", code, reason, hub.CloseSlowConsumer, hub.ReasonSlowConsumer)
 	}
@@ -127,6 +190,7 @@ func TestSlowReaderIsDisconnectedWith4008WhileFastReadersKeepUp(t *testing.T) {
 // events flow; its clients get 1001, reconnect to a new hub B with their
 // last positions, and end up with every event exactly once.
 func TestHubRestartUnderLoadClientsResumeWithoutLoss(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a := e.startHub(t, nil)
 	orders := newOrders(20)
@@ -143,19 +207,26 @@ func TestHubRestartUnderLoadClientsResumeWithoutLoss(t *testing.T) {
 		for _, ch := range channels {
 			first[i].subscribe(ch)
 		}
-		first[i].waitSubscribed(10*time.Second, channels...)
+		first[i].waitSubscribed(time.Minute, channels...)
 	}
 	loadDone := make(chan struct{})
 	go func() {
 		defer close(loadDone)
 		appendLoad(t, e.store, orders, custName, 1, 40, 4, 0, nil)
 	}()
-	first[0].waitUntil(60*time.Second, "some events", func(c *client) bool { return len(c.events["orders"]) >= 200 })
+	first[0].waitUntil(time.Minute, "some events", func(c *client) bool { return len(c.events["orders"]) >= 200 })
 	if err := a.stop(); err != nil {
 		t.Fatal(err)
 	}
 	for i, c := range first {
-		if code, reason := closeCode(c.waitClosed(10 * time.Second)); code != websocket.CloseGoingAway || reason != hub.ReasonGoingAway {
+		// 1001 from the shutdown; a client that other tests starved of CPU
+		// may have been dropped as a slow consumer (4008) a moment before.
+		// Either way it resumes from its positions.
+		switch code, reason := closeCode(c.waitClosed(time.Minute)); {
+		case code == websocket.CloseGoingAway && reason == hub.ReasonGoingAway:
+		case code == hub.CloseSlowConsumer:
+			t.Logf("client %d was dropped as a slow consumer before the shutdown", i)
+		default:
 			t.Errorf("client %d: closed with %d %q, want 1001 going away", i, code, reason)
 		}
 	}
@@ -181,7 +252,7 @@ func TestHubRestartUnderLoadClientsResumeWithoutLoss(t *testing.T) {
 	for i := range second {
 		for _, ch := range channels {
 			want := expected(all, ch, customerOf)
-			second[i].waitUntil(60*time.Second, "all of "+ch, func(c *client) bool {
+			second[i].waitUntil(time.Minute, "all of "+ch, func(c *client) bool {
 				evs := c.events[ch]
 				return len(evs) > 0 && evs[len(evs)-1].Position == want[len(want)-1]
 			})
@@ -195,6 +266,7 @@ func TestHubRestartUnderLoadClientsResumeWithoutLoss(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	th := e.startHub(t, func(c *hub.Config) {
 		c.MaxSubscriptions = 3
@@ -205,7 +277,7 @@ func TestLimits(t *testing.T) {
 	t.Run("a frame above the size limit closes with 1009", func(t *testing.T) {
 		c := mustDial(t, th.url)
 		c.sendRaw([]byte(`{"type":"subscribe","channel":"customer:` + strings.Repeat("a", 600) + `"}`))
-		if code, _ := closeCode(c.waitClosed(10 * time.Second)); code != websocket.CloseMessageTooBig {
+		if code, _ := closeCode(c.waitClosed(time.Minute)); code != websocket.CloseMessageTooBig {
 			t.Errorf("closed with %d, want 1009", code)
 		}
 	})
@@ -214,15 +286,15 @@ func TestLimits(t *testing.T) {
 		for i := range 4 {
 			c.subscribe(fmt.Sprintf("customer:c%d", i))
 		}
-		c.waitUntil(10*time.Second, "an error", func(c *client) bool { return len(c.errs) == 1 })
+		c.waitUntil(time.Minute, "an error", func(c *client) bool { return len(c.errs) == 1 })
 		if f := c.errs[0]; f.Code != hub.CodeTooManySubs || f.Channel != "customer:c3" || f.Message == "" {
 			t.Errorf("error %+v", f)
 		}
-		c.waitSubscribed(5*time.Second, "customer:c0", "customer:c1", "customer:c2")
+		c.waitSubscribed(time.Minute, "customer:c0", "customer:c1", "customer:c2")
 		// Unsubscribing frees a slot.
 		c.send(map[string]any{"type": "unsubscribe", "channel": "customer:c0"})
 		c.subscribe("customer:c3")
-		c.waitSubscribed(5*time.Second, "customer:c3")
+		c.waitSubscribed(time.Minute, "customer:c3")
 	})
 	t.Run("a foreign origin is refused, an allowed one and same-origin accepted", func(t *testing.T) {
 		if _, err := dial(t, th.url, withOrigin("https://evil.example.com")); err == nil || !strings.Contains(err.Error(), "403") {
@@ -252,7 +324,7 @@ func TestLimits(t *testing.T) {
 		}
 		for i, b := range bad {
 			c.sendRaw([]byte(b.frame))
-			c.waitUntil(5*time.Second, "error for "+b.frame, func(c *client) bool { return len(c.errs) == i+1 })
+			c.waitUntil(time.Minute, "error for "+b.frame, func(c *client) bool { return len(c.errs) == i+1 })
 			if got := c.errs[i]; got.Code != b.code || got.Message == "" {
 				t.Errorf("%s: error %+v, want code %s", b.frame, got, b.code)
 			}
@@ -260,17 +332,18 @@ func TestLimits(t *testing.T) {
 		if err := c.ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil { // the tenth
 			t.Fatal(err)
 		}
-		if code, reason := closeCode(c.waitClosed(10 * time.Second)); code != websocket.ClosePolicyViolation || reason != hub.ReasonPolicy {
+		if code, reason := closeCode(c.waitClosed(time.Minute)); code != websocket.ClosePolicyViolation || reason != hub.ReasonPolicy {
 			t.Errorf("closed with %d %q, want 1008", code, reason)
 		}
 		// The hub is unharmed.
 		ok := mustDial(t, th.url)
 		ok.subscribe("orders")
-		ok.waitSubscribed(5*time.Second, "orders")
+		ok.waitSubscribed(time.Minute, "orders")
 	})
 }
 
 func TestShutdownSendsGoingAwayToEveryClientAndWaits(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	th := e.startHub(t, nil)
 	cs := make([]*client, 20)
@@ -279,7 +352,7 @@ func TestShutdownSendsGoingAwayToEveryClientAndWaits(t *testing.T) {
 		cs[i].subscribe("orders")
 	}
 	for _, c := range cs {
-		c.waitSubscribed(5*time.Second, "orders")
+		c.waitSubscribed(time.Minute, "orders")
 	}
 	idle := mustDial(t, th.url) // no subscription
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -288,7 +361,7 @@ func TestShutdownSendsGoingAwayToEveryClientAndWaits(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	for i, c := range append(cs, idle) {
-		if code, reason := closeCode(c.waitClosed(5 * time.Second)); code != websocket.CloseGoingAway || reason != hub.ReasonGoingAway {
+		if code, reason := closeCode(c.waitClosed(time.Minute)); code != websocket.CloseGoingAway || reason != hub.ReasonGoingAway {
 			t.Errorf("client %d closed with %d %q", i, code, reason)
 		}
 	}
@@ -301,16 +374,19 @@ func TestShutdownSendsGoingAwayToEveryClientAndWaits(t *testing.T) {
 }
 
 func TestDeadAndIdleConnectionsAreClosed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	th := e.startHub(t, func(c *hub.Config) {
-		c.PongWait = 600 * time.Millisecond
-		c.PingPeriod = 200 * time.Millisecond
-		c.IdleTimeout = 500 * time.Millisecond
+		// Short enough for a test, long enough that a client on a machine
+		// busy with other tests always answers a ping in time.
+		c.PongWait = 3 * time.Second
+		c.PingPeriod = time.Second
+		c.IdleTimeout = time.Second
 	})
 	// Alive: reads (so answers pings) and holds a subscription.
 	alive := mustDial(t, th.url)
 	alive.subscribe("orders")
-	alive.waitSubscribed(5*time.Second, "orders")
+	alive.waitSubscribed(time.Minute, "orders")
 	// Dead: subscribed but never reads, so never answers a ping.
 	dead, err := dial(t, th.url)
 	if err != nil {
@@ -320,17 +396,17 @@ func TestDeadAndIdleConnectionsAreClosed(t *testing.T) {
 	// Idle: answers pings, subscribes to nothing.
 	idle := mustDial(t, th.url)
 
-	if code, reason := closeCode(idle.waitClosed(5 * time.Second)); code != hub.CloseIdle || reason != hub.ReasonIdle {
+	if code, reason := closeCode(idle.waitClosed(time.Minute)); code != hub.CloseIdle || reason != hub.ReasonIdle {
 		t.Errorf("idle closed with %d %q", code, reason)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for th.metric("hub_connections") > 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("dead connection not closed: %v connections", th.metric("hub_connections"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(3 * 600 * time.Millisecond) // several pong waits
+	time.Sleep(2 * 3 * time.Second) // two pong waits
 	alive.mu.Lock()
 	err = alive.closeErr
 	alive.mu.Unlock()

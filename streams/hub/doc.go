@@ -13,8 +13,8 @@
 //
 // Several channels per connection (at most Config.MaxSubscriptions, default
 // 128). order:<id> takes the order's ULID in its canonical upper-case form
-// (as stream_id is written); customer:<id> takes 1..128 printable
-// characters. Unknown fields are errors.
+// (as stream_id is written); customer:<id> takes 1..100 printable
+// characters (order.MaxCustomerIDLen). Unknown fields are errors.
 //
 // Server → client:
 //
@@ -36,23 +36,31 @@
 // the last position the client now has; every later event of the channel
 // has a greater one. recovered:false after a since means the position was
 // too old to recover (more than Config.RecoveryWindow, default 10 000,
-// positions behind on orders and customer:<id>; order channels always
-// recover): reload state from the query API; live events continue from
-// subscribed.position. A since at or beyond the node's head (the client
-// came from a node further on) is kept: events up to it are not sent again.
+// positions behind: global positions on orders and customer:<id>, versions
+// on order:<id>): reload state from the query API; live events continue
+// from subscribed.position. A since at or beyond the node's head (the
+// client came from a node further on) is kept: events up to it are not
+// sent again. order:<id> without since is answered from the stream's
+// current version (one index probe), never by reading the stream.
 //
 // Errors have a stable code (CodeMalformed "malformed_frame",
 // "unknown_type", "bad_channel", "bad_position", "too_many_subscriptions",
-// "already_subscribed", "not_subscribed", "unavailable"), a message, and
-// the channel when one is concerned. Every client-caused error counts as a
-// bad frame; Config.MaxBadFrames (10) of them close the connection.
+// "already_subscribed", "not_subscribed", "unavailable", "rate_limited"), a
+// message, and the channel when one is concerned. Every client-caused error
+// counts as a bad frame; Config.MaxBadFrames (10) of them close the
+// connection. rate_limited: a connection's subscribes are a token bucket
+// (Config.SubscribeBurst 64 at once, Config.SubscribeRate 10 per second).
 //
 // Close codes: 1001 "going away" (the hub shuts down: reconnect, resubscribe
-// with your positions), 1008 "too many malformed frames", 1009 a frame above
-// Config.MaxFrameSize (4096 bytes), 4000 "idle: no subscription" (none for
-// Config.IdleTimeout, 2 min), 4008 "slow consumer: send queue full" (the
-// client did not read fast enough: its send queue of Config.SendQueue = 256
-// frames filled; reconnect with your positions). The hub pings every 54 s
+// with your positions), 1008 "too many bad frames", 1009 a frame above
+// Config.MaxFrameSize (4096 bytes), 1013 "too many connections on this
+// node" (Config.MaxConnections, 10 000: try later or another node), 4000
+// "idle: no subscription" (none for Config.IdleTimeout, 2 min), 4008 "slow
+// consumer: send queue full" (the client did not read fast enough: its send
+// queue of Config.SendQueue = 256 frames filled; reconnect with your
+// positions), 4029 "too many connections from this client"
+// (Config.MaxConnectionsPerClient, 32, per Config.ClientKey). A refused
+// connection is upgraded and closed at once, so browsers see the code. The hub pings every 54 s
 // and closes a connection that sent nothing, not even a pong, for 60 s.
 // Origin: same-origin or Config.AllowedOrigins; requests without Origin
 // (non-browser clients) are accepted; others get 403.
@@ -67,8 +75,12 @@
 // hub_frames_sent_total, hub_slow_disconnects_total, hub_recoveries_total
 // {recovered}, hub_sequencer_store_fills_total,
 // hub_sequencer_filled_events_total, hub_customer_store_lookups_total,
-// hub_bad_kafka_messages_total, hub_head_position.
+// hub_bad_kafka_messages_total, hub_head_position,
+// hub_refused_connections_total{limit}, hub_subscribes_rate_limited_total.
+// The store reads of subscribes go to Config.RecoveryStore (cmd gives it a
+// pool of its own), at most Config.MaxRecoveries at once, so live delivery
+// never waits for a connection behind a replay.
 //
-// The DESIGN comment in hub.go has the goroutines, queues, lock order and
+// DESIGN.md in this directory has the goroutines, queues, lock order and
 // the ordering argument; sequencer.go the global-order argument.
 package hub

@@ -91,7 +91,7 @@ func (h *Hub) retry(ctx context.Context, what string, fn func(context.Context) e
 }
 
 // dispatch fans one event out; the sequencer calls it in position order.
-func (h *Hub) dispatch(e eventstore.RecordedEvent) {
+func (h *Hub) dispatch(ctx context.Context, e eventstore.RecordedEvent) {
 	h.cust.observe(e)
 	customer, looked := "", false
 	for {
@@ -99,9 +99,8 @@ func (h *Hub) dispatch(e eventstore.RecordedEvent) {
 		// customer subscription registered meanwhile (customerSubs
 		// changes only under Hub.mu) sends us round again.
 		if !looked && h.customerSubs.Load() > 0 {
-			ctx := *h.runCtx.Load()
 			h.retry(ctx, "look up a customer", func(ctx context.Context) (err error) {
-				customer, err = h.cust.of(ctx, e)
+				customer, err = h.cust.of(ctx, h.cfg.Store, e)
 				return err
 			})
 			looked = true

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,69 +18,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
-	"github.com/orderflow/orderflow/internal/migrate"
-	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/hub"
 	"github.com/orderflow/orderflow/streams/kafka"
-	"github.com/orderflow/orderflow/streams/relay"
 )
 
-const (
-	testTopic      = "orders.events"
-	testPartitions = 8
-)
-
-func testLogger() *slog.Logger {
-	if os.Getenv("HUB_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+const testTopic = testenv.Topic
 
 // env is a store, a kfake broker with the events topic, and a running relay.
 type env struct {
-	db      *pgtest.DB
+	*testenv.Env
 	store   *eventstore.Store
 	brokers []string
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "relay", FS: relay.Migrations()})
-	s := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := s.EnsureAhead(context.Background(), now); err != nil {
-		t.Fatal(err)
-	}
-	brokers := kafkatest.Start(t)
-	kafkatest.CreateTopics(t, brokers, testPartitions, testTopic)
-	r, err := relay.New(relay.Config{
-		DatabaseURL: db.URL, Pool: db.Pool, Kafka: kafka.Config{Brokers: brokers, DialTimeout: 2 * time.Second},
-		Topic: testTopic, Partitions: testPartitions, PollInterval: 200 * time.Millisecond,
-		FollowerRetry: 200 * time.Millisecond, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-		WriteTimeout: 2 * time.Second, Registerer: prometheus.NewRegistry(), Logger: testLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("relay: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("relay did not stop within 30s")
-		}
-	})
-	return &env{db: db, store: s, brokers: brokers}
+	e := testenv.New(t)
+	e.StartRelay(t, nil)
+	return &env{Env: e, store: e.Store, brokers: e.Kafka(t)}
 }
 
 // testHub is a running Hub behind an httptest server.
@@ -99,14 +53,20 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
 		Config:      kafka.Config{Brokers: e.brokers, DialTimeout: 2 * time.Second},
 		StartOffset: kafka.LastOffset, MaxWait: 100 * time.Millisecond,
-	}, testLogger())
+	}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	cfg := hub.Config{
 		Store: e.store, Subscriber: sub, Topic: testTopic, PollInterval: 200 * time.Millisecond,
-		Registerer: reg, Logger: testLogger(), ShutdownTimeout: 10 * time.Second,
+		Registerer: reg, Logger: testenv.Logger(t),
+		// Hang guards, not targets: a test client starved of CPU by other
+		// tests still gets its frames, and its close frame, however late.
+		WriteWait: testenv.Patience, ShutdownTimeout: testenv.Patience,
+		// Every test client is 127.0.0.1: the connection caps are lifted
+		// unless a test (of the caps) sets them.
+		MaxConnections: 1 << 20, MaxConnectionsPerClient: 1 << 20,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -129,8 +89,8 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 			cancel()
 			select {
 			case stopErr = <-done:
-			case <-time.After(30 * time.Second):
-				stopErr = fmt.Errorf("hub Run did not return within 30s")
+			case <-time.After(2 * testenv.Patience):
+				stopErr = fmt.Errorf("hub Run did not return within %s", 2*testenv.Patience)
 			}
 			_ = sub.Close()
 			srv.Close()
@@ -143,7 +103,7 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 		}
 	})
 	// Ready once the upgrade endpoint stops answering 503.
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		resp, err := http.Get(srv.URL + hub.Path)
 		if err == nil {
@@ -153,7 +113,7 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("hub not ready within 15s")
+			t.Fatal("hub not ready within a minute")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -232,7 +192,7 @@ type dialOpt func(*websocket.Dialer, http.Header)
 
 func dial(t testing.TB, url string, opts ...dialOpt) (*client, error) {
 	t.Helper()
-	d := &websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	d := &websocket.Dialer{HandshakeTimeout: testenv.Patience}
 	hdr := http.Header{}
 	for _, o := range opts {
 		o(d, hdr)
@@ -315,7 +275,7 @@ func (c *client) send(v any) {
 
 func (c *client) sendRaw(b []byte) {
 	c.t.Helper()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.ws.SetWriteDeadline(time.Now().Add(testenv.Patience))
 	if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
 		c.t.Errorf("client write: %v", err)
 	}

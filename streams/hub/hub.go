@@ -1,62 +1,5 @@
 package hub
 
-// DESIGN
-//
-// Goroutines. One ingest goroutine per Hub (Run): it takes Kafka messages,
-// acks them at once (the hub commits nothing; a restarted node starts at the
-// end and recovers from the store), feeds the sequencer and fans every
-// emitted event out. Per connection, gorilla's pair: a reader goroutine
-// (frames in; subscribe, including the store reads of a recovery, runs
-// here, so a slow recovery delays only its own connection) and a writer
-// goroutine (the only one that writes data frames, pings and our close
-// frames, and the only one that closes the socket). Shutdown waits for
-// every connection goroutine; Run returns after the ingest goroutine.
-//
-// Queues and bounds.
-//   - Kafka → ingest: the Subscriber's unbuffered channel; one message in
-//     flight per partition.
-//   - sequencer heap: at most MaxPending events; at the bound the ingest
-//     goroutine fills from the store before it takes another message, so
-//     the excess stays in Kafka.
-//   - per-connection send queue: SendQueue frames (chan). Fan-out sends
-//     without blocking; a full queue closes the connection with 4008 and
-//     counts hub_slow_disconnects_total. No fan-out ever waits on a client.
-//   - a recovering subscription's live buffer: at most SendQueue/2 events;
-//     beyond, the connection is closed with 4008 like a slow one (the client
-//     reconnects with its positions, which are still exact).
-//   - history frames of a recovery are pushed by the connection's reader,
-//     which waits (it blocks only itself) while the queue is ¾ full, so the
-//     last quarter stays free for live frames.
-//   - order → customer map: CustomerCache entries, LRU.
-//
-// Lock order. Hub.mu guards channels, subscriptions, connections and head;
-// it is never held across a store read or a socket write (channel sends
-// under it never block). The customer cache's mutex is taken without Hub.mu
-// held. A conn's close state is a sync.Once + context, no lock.
-//
-// Ordering argument. The sequencer emits the global log in position order,
-// each position once and none missing (sequencer.go). Fan-out happens in
-// that order under Hub.mu, so on every channel frames enter a connection's
-// FIFO queue in position order; on order:<id> versions follow positions
-// (a stream's versions are assigned in commit order), so they arrive
-// 1, 2, 3… Each subscription remembers the last position it was given and
-// drops anything at or below it.
-//
-// Order channels go through the sequencer too, rather than straight from
-// their partition with a version check: a version gap (say the hub started
-// between two events of an order) would otherwise need its own store fill,
-// and the global order costs order channels only the partition skew that
-// the sequencer waits out (GapGrace at most, and only on a real gap).
-//
-// Recovery (seam-free catch-up). Subscribe registers the subscription as
-// recovering and notes head H under Hub.mu: every event above H will reach
-// the subscription's live buffer, every event at or below H is visible in
-// the store (H was emitted, positions become visible in commit order). The
-// reader then reads history (since, H] from the store, queues it, and under
-// Hub.mu queues subscribed{position} and the buffered live events above
-// the position, and turns the subscription live. History and buffer are
-// split at H, so they neither overlap nor leave a gap.
-
 import (
 	"context"
 	"errors"
@@ -71,12 +14,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/orderflow/orderflow/eventstore"
 )
 
 // Path is where Register mounts the hub.
 const Path = "/v1/stream"
 
-// Hub serves WebSocket subscriptions to the event log. See DESIGN above.
+// Hub serves WebSocket subscriptions to the event log; DESIGN.md has its
+// goroutines, queues, lock order and ordering argument.
 type Hub struct {
 	cfg      Config
 	log      *slog.Logger
@@ -85,15 +30,19 @@ type Hub struct {
 	upgrader websocket.Upgrader
 
 	customerSubs atomic.Int64 // customer:<id> subscriptions; zero skips customer look-ups
-	runCtx       atomic.Pointer[context.Context]
 
-	mu       sync.Mutex
-	ready    bool // Run has read the head
-	closed   bool // Shutdown started
-	head     int64
-	channels map[string]*channel
-	conns    map[*conn]struct{}
-	wg       sync.WaitGroup // connection goroutines
+	// recoverySlots holds one token per recovery store read in flight
+	// (Config.MaxRecoveries).
+	recoverySlots chan struct{}
+
+	mu        sync.Mutex
+	ready     bool // Run has read the head
+	closed    bool // Shutdown started
+	head      int64
+	channels  map[string]*channel
+	conns     map[*conn]struct{}
+	perClient map[string]int // open connections per ClientKey
+	wg        sync.WaitGroup // connection goroutines
 }
 
 type channel struct {
@@ -131,8 +80,13 @@ func New(cfg Config) (*Hub, error) {
 		m:        m,
 		channels: make(map[string]*channel),
 		conns:    make(map[*conn]struct{}),
+
+		perClient:     make(map[string]int),
+		recoverySlots: make(chan struct{}, cfg.MaxRecoveries),
 	}
-	h.cust = newCustomers(cfg.Store, cfg.CustomerCache, m.customerLoads.Inc)
+	if h.cust, err = newCustomers(cfg.CustomerCache, m.customerLoads.Inc); err != nil {
+		return nil, fmt.Errorf("hub customers: %w", err)
+	}
 	h.upgrader = websocket.Upgrader{
 		// Small buffers keep idle connections cheap; data frames are
 		// PreparedMessages written straight to the socket, and the pool
@@ -141,6 +95,9 @@ func New(cfg Config) (*Hub, error) {
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     h.checkOrigin,
+		// Bounds the 101 response's write: the server's own deadlines
+		// end with the hijack, and the writer sets one per frame after.
+		HandshakeTimeout: cfg.WriteWait,
 	}
 	return h, nil
 }
@@ -166,7 +123,6 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 // the connections down (Shutdown, bounded by Config.ShutdownTimeout) and
 // returns.
 func (h *Hub) Run(ctx context.Context) error {
-	h.runCtx.Store(&ctx)
 	head, err := h.cfg.Store.HeadPosition(ctx)
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
@@ -181,7 +137,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.m.head.Set(float64(head))
 	h.log.Info("hub consuming", "topic", h.cfg.Topic, "head", head)
 
-	seq := &sequencer{store: h.cfg.Store, last: head, emit: h.dispatch, onFill: func(n int) {
+	// dispatch runs in the ingest goroutine, under Run's ctx.
+	emit := func(e eventstore.RecordedEvent) { h.dispatch(ctx, e) }
+	seq := &sequencer{store: h.cfg.Store, last: head, emit: emit, onFill: func(n int) {
 		h.m.storeFills.Inc()
 		h.m.filledEvents.Add(float64(n))
 	}}
@@ -222,7 +180,10 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 }
 
-// ServeHTTP upgrades GET /v1/stream to a WebSocket.
+// ServeHTTP upgrades GET /v1/stream to a WebSocket. A connection beyond
+// Config.MaxConnections or Config.MaxConnectionsPerClient is upgraded and
+// closed at once, with 1013 or 4029 and a reason: a browser sees close
+// codes, never the status of a refused upgrade.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	ok := h.ready && !h.closed
@@ -232,6 +193,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "hub not serving (starting or shutting down)", http.StatusServiceUnavailable)
 		return
 	}
+	key := h.cfg.ClientKey(r)
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade wrote the error response (400, 403, ...)
@@ -239,21 +201,49 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok && h.cfg.SocketSendBuffer > 0 {
 		_ = tc.SetWriteBuffer(h.cfg.SocketSendBuffer)
 	}
-	c := newConn(h, ws)
+	c := newConn(h, ws, key)
 	h.mu.Lock()
-	if h.closed {
+	code, reason, limit := 0, "", ""
+	switch {
+	case h.closed:
+		code, reason = CloseGoingAway, ReasonGoingAway
+	case len(h.conns) >= h.cfg.MaxConnections:
+		code, reason, limit = CloseTryAgainLater, ReasonNodeFull, "node"
+	case h.perClient[key] >= h.cfg.MaxConnectionsPerClient:
+		code, reason, limit = CloseTooManyConnections, ReasonTooManyConnections, "client"
+	}
+	if code != 0 {
 		h.mu.Unlock()
-		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, ReasonGoingAway),
-			time.Now().Add(h.cfg.WriteWait))
-		_ = ws.Close()
+		if limit != "" {
+			h.m.refused.WithLabelValues(limit).Inc()
+		}
+		h.refuse(ws, code, reason)
 		return
 	}
 	h.conns[c] = struct{}{}
+	h.perClient[key]++
 	h.wg.Add(2)
 	h.mu.Unlock()
 	h.m.connections.Inc()
 	go c.writeLoop()
 	go c.readLoop()
+}
+
+// refuse closes a connection that was never registered: the close frame,
+// then up to closeGrace for the client's (so that it reads our frame rather
+// than a reset), then the socket. It runs in the upgrade's own goroutine.
+func (h *Hub) refuse(ws *websocket.Conn, code int, reason string) {
+	defer func() { _ = ws.Close() }()
+	if ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(h.cfg.WriteWait)) != nil {
+		return
+	}
+	ws.SetReadLimit(h.cfg.MaxFrameSize)
+	_ = ws.SetReadDeadline(time.Now().Add(closeGrace))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
 }
 
 // unregister drops a closing connection's subscriptions.
@@ -263,6 +253,9 @@ func (h *Hub) unregister(c *conn) {
 		h.removeSubLocked(sub)
 	}
 	delete(h.conns, c)
+	if h.perClient[c.key]--; h.perClient[c.key] <= 0 {
+		delete(h.perClient, c.key)
+	}
 	h.mu.Unlock()
 	h.m.connections.Dec()
 }

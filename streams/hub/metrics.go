@@ -14,6 +14,8 @@ type metrics struct {
 	customerLoads  prometheus.Counter
 	badMessages    prometheus.Counter
 	head           prometheus.Gauge
+	refused        *prometheus.CounterVec
+	rateLimited    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,11 +41,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hub_bad_kafka_messages_total", Help: "Kafka messages that were not event envelopes (skipped)."}),
 		head: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hub_head_position", Help: "Last global position fanned out."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_refused_connections_total", Help: "Connections closed at once because a cap was reached: limit=node (1013) or client (4029)."},
+			[]string{"limit"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hub_subscribes_rate_limited_total", Help: "Subscribe frames refused with rate_limited."}),
 	}
 	m.recoveries.WithLabelValues("true")
 	m.recoveries.WithLabelValues("false")
+	m.refused.WithLabelValues("node")
+	m.refused.WithLabelValues("client")
 	for _, c := range []prometheus.Collector{m.connections, m.subscriptions, m.framesSent, m.slowDisconnect,
-		m.recoveries, m.storeFills, m.filledEvents, m.customerLoads, m.badMessages, m.head} {
+		m.recoveries, m.storeFills, m.filledEvents, m.customerLoads, m.badMessages, m.head, m.refused, m.rateLimited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

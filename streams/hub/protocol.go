@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/order"
 )
 
 // Frame types (the "type" field of every frame).
@@ -33,25 +35,30 @@ const (
 	CodeTooManySubs       = "too_many_subscriptions" // Config.MaxSubscriptions reached
 	CodeAlreadySubscribed = "already_subscribed"
 	CodeNotSubscribed     = "not_subscribed"
-	CodeUnavailable       = "unavailable" // the event store failed during recovery; retry later
+	CodeUnavailable       = "unavailable"  // the event store failed during recovery; retry later
+	CodeRateLimited       = "rate_limited" // Config.SubscribeRate exceeded; counts as a bad frame
 )
 
 // Close codes the hub sends. 1009 (frame above Config.MaxFrameSize) is sent
 // by gorilla/websocket itself.
 const (
-	CloseGoingAway    = websocket.CloseGoingAway       // 1001: the hub shuts down; reconnect elsewhere with your positions
-	ClosePolicy       = websocket.ClosePolicyViolation // 1008: Config.MaxBadFrames bad frames
-	CloseTooBig       = websocket.CloseMessageTooBig   // 1009: a frame above Config.MaxFrameSize
-	CloseIdle         = 4000                           // no subscription for Config.IdleTimeout
-	CloseSlowConsumer = 4008                           // send queue full: the client did not keep up
+	CloseGoingAway          = websocket.CloseGoingAway       // 1001: the hub shuts down; reconnect elsewhere with your positions
+	ClosePolicy             = websocket.ClosePolicyViolation // 1008: Config.MaxBadFrames bad frames
+	CloseTooBig             = websocket.CloseMessageTooBig   // 1009: a frame above Config.MaxFrameSize
+	CloseTryAgainLater      = websocket.CloseTryAgainLater   // 1013: the node has Config.MaxConnections; try another node or later
+	CloseIdle               = 4000                           // no subscription for Config.IdleTimeout
+	CloseSlowConsumer       = 4008                           // send queue full: the client did not keep up
+	CloseTooManyConnections = 4029                           // this client has Config.MaxConnectionsPerClient open
 )
 
 // Close reasons, sent with the close codes above.
 const (
-	ReasonGoingAway    = "going away"
-	ReasonPolicy       = "too many malformed frames"
-	ReasonIdle         = "idle: no subscription"
-	ReasonSlowConsumer = "slow consumer: send queue full"
+	ReasonGoingAway          = "going away"
+	ReasonPolicy             = "too many bad frames"
+	ReasonIdle               = "idle: no subscription"
+	ReasonSlowConsumer       = "slow consumer: send queue full"
+	ReasonNodeFull           = "too many connections on this node"
+	ReasonTooManyConnections = "too many connections from this client"
 )
 
 // clientFrame is what a client sends.
@@ -113,10 +120,9 @@ const (
 )
 
 const (
-	chanAll          = "orders"
-	prefixOrder      = "order:"
-	prefixCustomer   = "customer:"
-	maxCustomerIDLen = 128
+	chanAll        = "orders"
+	prefixOrder    = "order:"
+	prefixCustomer = "customer:"
 )
 
 type channelName struct {
@@ -140,8 +146,8 @@ func parseChannel(s string) (channelName, error) {
 		return channelName{name: s, kind: kindOrder, order: id}, nil
 	case strings.HasPrefix(s, prefixCustomer):
 		id := s[len(prefixCustomer):]
-		if id == "" || len(id) > maxCustomerIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-			return channelName{}, fmt.Errorf("channel %q: the customer id must be 1..%d printable characters", s, maxCustomerIDLen)
+		if id == "" || utf8.RuneCountInString(id) > order.MaxCustomerIDLen || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+			return channelName{}, fmt.Errorf("channel %q: the customer id must be 1..%d printable characters", s, order.MaxCustomerIDLen)
 		}
 		return channelName{name: s, kind: kindCustomer}, nil
 	}

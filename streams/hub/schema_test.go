@@ -43,6 +43,7 @@ func validate(s *jsonschema.Schema, b []byte) error {
 // produces validates against protocol.schema.json, and the schema accepts
 // exactly the client frames the hub accepts.
 func TestProtocolSchemaDescribesTheFramesOnTheWire(t *testing.T) {
+	t.Parallel()
 	serverSchema, clientSchema := compileSchema(t, "ServerFrame"), compileSchema(t, "ClientFrame")
 	for _, tc := range []struct {
 		frame string
@@ -68,14 +69,14 @@ func TestProtocolSchemaDescribesTheFramesOnTheWire(t *testing.T) {
 	orders := newOrders(3)
 	appendLoad(t, e.store, orders, func(int) string { return "c1" }, 1, 3, 1, 0, nil)
 	c := mustDial(t, th.url)
-	waitFor(t, 15*time.Second, "the hub to catch up", func() bool { return th.metric("hub_head_position") >= 9 })
+	waitFor(t, time.Minute, "the hub to catch up", func() bool { return th.metric("hub_head_position") >= 9 })
 	c.subscribe("orders", 2)
 	c.subscribe("customer:c1", 0)
 	c.subscribe("order:"+orders[1].String(), 1)
 	c.subscribe("nope")
-	c.waitSubscribed(10*time.Second, "orders", "customer:c1", "order:"+orders[1].String())
+	c.waitSubscribed(time.Minute, "orders", "customer:c1", "order:"+orders[1].String())
 	appendLoad(t, e.store, orders, func(int) string { return "c1" }, 4, 1, 1, 0, nil)
-	c.waitUntil(10*time.Second, "live events", func(c *client) bool { return len(c.events["orders"]) == 10 })
+	c.waitUntil(time.Minute, "live events", func(c *client) bool { return len(c.events["orders"]) == 10 })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	types := map[string]int{}

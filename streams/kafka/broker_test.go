@@ -10,14 +10,15 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 func TestBrokerPauseRefusesConnectionsAndResumeKeepsState(t *testing.T) {
-	b := kafkatest.StartBroker(t)
+	t.Parallel()
+	b := testenv.Broker(t)
 	addr := b.Addrs()[0]
-	kafkatest.CreateTopics(t, b.Addrs(), 1, "kept")
+	testenv.CreateTopics(t, b.Addrs(), 1, "kept")
 
 	b.Pause()
 	_, err := net.DialTimeout("tcp", addr, time.Second)
@@ -38,12 +39,13 @@ func TestBrokerPauseRefusesConnectionsAndResumeKeepsState(t *testing.T) {
 }
 
 func TestBrokerRestartOnSameAddressLosesEverything(t *testing.T) {
+	t.Parallel()
 	b, err := kafka.NewBroker("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := b.Addrs()[0]
-	kafkatest.CreateTopics(t, b.Addrs(), 1, "gone")
+	testenv.CreateTopics(t, b.Addrs(), 1, "gone")
 	b.Close()
 
 	b, err = kafka.NewBroker(addr, nil)

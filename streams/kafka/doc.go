@@ -10,10 +10,17 @@
 //   - config.go: brokers, client id, TLS and SASL, turned into kafka-go
 //     Transport/Dialer; String redacts secrets.
 //   - publisher.go: synchronous, RequireAll, key from metadata.
-//   - subscriber.go: consumer group with one goroutine per partition and
-//     commit-after-ack, or group-less read-everything mode (see DESIGN).
+//   - subscriber.go: a watermill Subscriber, one message per partition at a
+//     time; with a consumer group it commits after each ack, without one it
+//     reads everything (the WebSocket hub's mode).
+//   - batch.go: BatchConsumer, a consumer group member that hands the
+//     messages of all its partitions to one handler in bounded batches and
+//     commits offsets by interval (the projector's consumer).
+//   - group.go: what both share: group membership, partition readers, the
+//     Kafka-to-watermill message conversion.
 //   - router.go: a watermill Router with the project's middleware
 //     (recoverer, retry, poison queue, correlation logger).
 //
-// Tests run against a kfake broker over TCP: internal/kafkatest.
+// Goroutines, queues, ordering and delivery of both consumers:
+// DESIGN.md. Tests run against a kfake broker over TCP: internal/testenv.
 package kafka

@@ -7,7 +7,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
@@ -52,7 +52,8 @@ func newPubSub(t *testing.T, brokers []string, group string, partitions int) (me
 // TestPubSubWithoutGroup. TestReconnect skips itself (RestartServiceCommand
 // is an external command); TestBrokerOutage covers reconnects in-process.
 func TestPubSubConformance(t *testing.T) {
-	brokers := kafkatest.Start(t)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
 	tests.TestPubSub(t,
 		tests.Features{
 			ConsumerGroups:      true,
@@ -71,7 +72,8 @@ func TestPubSubConformance(t *testing.T) {
 }
 
 func TestPubSubWithoutGroup(t *testing.T) {
-	brokers := kafkatest.Start(t)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
 	features := tests.Features{
 		ConsumerGroups:                      false,
 		GuaranteedOrder:                     true,

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultDLQTopic receives messages whose handler kept failing.
-const DefaultDLQTopic = "orders.events.dlq"
+// DefaultDLQTopic is DefaultTopic's dead-letter topic.
+const DefaultDLQTopic = DefaultTopic + dlqSuffix
 
 // CorrelationIDKey is the metadata field carrying the correlation id
 // (watermill's own key, so middleware.CorrelationID interoperates).
@@ -32,6 +32,14 @@ type RouterOptions struct {
 	MaxRetries      int
 	InitialInterval time.Duration
 	MaxInterval     time.Duration
+	// Transient, if set, tells errors that say a dependency of the handler
+	// is unavailable (the database restarting) from errors that say the
+	// message cannot be processed. A message failing with a transient error
+	// is never dead-lettered: after its retries it is nacked and delivered
+	// again, until the dependency is back, so an outage longer than the
+	// retry budget delays messages instead of poisoning them. A handler
+	// stopped by shutdown (context cancelled) is treated the same way.
+	Transient func(error) bool
 	// CloseTimeout bounds how long Router.Close waits for handlers.
 	// Default 30s.
 	CloseTimeout time.Duration
@@ -86,7 +94,10 @@ func NewRouter(logger *slog.Logger, opts RouterOptions) (*message.Router, error)
 // retried and finally dead-lettered like any other. The poison queue acks
 // the message after publishing it to the DLQ (with the error in metadata
 // "reason_poisoned"), so one bad event does not block its partition; if
-// the DLQ publish fails, the message is nacked and redelivered.
+// the DLQ publish fails, the message is nacked and redelivered. Transient
+// errors (RouterOptions.Transient) and cancellations skip the DLQ: the
+// message is nacked and redelivered (it holds up its partition, which is
+// the point: the event is fine, its dependency is not).
 func Middleware(logger *slog.Logger, opts RouterOptions) ([]message.HandlerMiddleware, error) {
 	opts.setDefaults()
 	if opts.DLQPublisher == nil {
@@ -95,7 +106,12 @@ func Middleware(logger *slog.Logger, opts RouterOptions) ([]message.HandlerMiddl
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	poison, err := middleware.PoisonQueue(opts.DLQPublisher, opts.DLQTopic)
+	poison, err := middleware.PoisonQueueWithFilter(opts.DLQPublisher, opts.DLQTopic, func(err error) bool {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return false
+		}
+		return opts.Transient == nil || !opts.Transient(err)
+	})
 	if err != nil {
 		return nil, err
 	}

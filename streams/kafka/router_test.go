@@ -13,13 +13,14 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 func TestRouterDeadLettersAfterRetriesAndSurvivesPanics(t *testing.T) {
-	brokers := kafkatest.Start(t)
-	kafkatest.CreateTopics(t, brokers, 1, "fails.in", "panics.in", kafka.DefaultDLQTopic)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
+	testenv.CreateTopics(t, brokers, 1, "fails.in", "panics.in", kafka.DefaultDLQTopic)
 	pub := mustPublisher(t, brokers)
 	sub := mustSubscriber(t, testSubscriberConfig(brokers, "router-test", 1))
 

@@ -1,65 +1,13 @@
 package kafka
 
-// DESIGN
-//
-// Why not kafka-go's Reader with a GroupID: it hides partitions behind one
-// FetchMessage stream, so either every partition waits for the slowest
-// message (no per-partition concurrency) or commits run ahead of acks.
-// Instead, with a GroupID we drive kafka-go's ConsumerGroup ourselves:
-//
-//   Subscribe ─► group goroutine: loop cg.Next(ctx) → Generation
-//                  └─ gen.Start(partition loop) for each assigned partition
-//               watcher goroutine: on ctx done / Close → cg.Close()
-//
-// Goroutines. Per Subscribe call: one group goroutine, one watcher, and one
-// partition loop per assigned partition (each with its own partition-scoped
-// kafka-go Reader, no group on the Reader). kafka-go adds a heartbeat
-// goroutine per generation. Without a GroupID there is no group: one
-// partition loop per partition of the topic (fixed at Subscribe time), each
-// starting at StartOffset, nothing committed — every node reads everything
-// (the WebSocket hub's mode).
-//
-// Ordering. A partition loop hands one message to the output channel and
-// waits for its Ack or Nack before it fetches the next one, so messages of
-// one partition (one order id) are delivered strictly in offset order, while
-// different partitions proceed concurrently and interleave on the channel.
-//
-// Delivery. At-least-once. The offset after a message is committed
-// (synchronously, per Ack, to the group coordinator) only after the message
-// was Acked; a failed commit is retried on the next Ack and when the loop
-// exits. Nack re-delivers the same message (a fresh *message.Message with
-// the same UUID and payload) after NackResendSleep, without fetching again
-// and without committing. Duplicates happen after a crash, a failed commit,
-// or a rebalance that revokes a partition while a message is in flight.
-//
-// Rebalance (kafka-go only does eager rebalancing). When the generation
-// ends (a member joined or left, a heartbeat failed, the broker went away),
-// every partition loop's context is cancelled: an in-flight, un-acked
-// message is abandoned (its context is cancelled, its Ack is ignored) and
-// will be delivered again to whoever owns the partition next; the loop
-// makes a last commit of the acked offset and returns. kafka-go waits for
-// all loops before it rejoins, then we start loops for the new assignment
-// at the committed offsets (StartOffset if none).
-//
-// Shutdown. Close (or cancelling Subscribe's ctx) closes the consumer
-// group, which ends the generation, waits for the partition loops (each has
-// made its final commit), and leaves the group; Close returns after every
-// goroutine of every subscription has exited and every output channel has
-// been closed.
-//
-// Broker outages. Readers and the group retry on their own (JoinGroupBackoff,
-// reader backoff); errors are logged, the output channel stays open.
-
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -140,7 +88,8 @@ func (c SubscriberConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Subscriber is a watermill message.Subscriber on kafka-go; see DESIGN above.
+// Subscriber is a watermill message.Subscriber on kafka-go, delivering one
+// message per partition at a time; see DESIGN.md.
 type Subscriber struct {
 	cfg    SubscriberConfig
 	dialer *kafkago.Dialer
@@ -222,20 +171,10 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 		return out, nil
 	}
 
-	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
-		ID:                    s.cfg.GroupID,
-		Brokers:               s.cfg.Brokers,
-		Dialer:                s.dialer,
-		Topics:                []string{topic},
-		HeartbeatInterval:     s.cfg.HeartbeatInterval,
-		SessionTimeout:        s.cfg.SessionTimeout,
-		RebalanceTimeout:      s.cfg.RebalanceTimeout,
-		JoinGroupBackoff:      s.cfg.JoinGroupBackoff,
-		WatchPartitionChanges: true,
-		StartOffset:           s.cfg.StartOffset,
-		Timeout:               5 * time.Second,
-		ErrorLogger:           kafkago.LoggerFunc(func(f string, a ...any) { log.Debug("kafka-go group: " + fmt.Sprintf(f, a...)) }),
-	})
+	cg, err := newConsumerGroup(s.cfg.Config, s.dialer, s.cfg.GroupID, topic, s.cfg.StartOffset, groupTimings{
+		heartbeat: s.cfg.HeartbeatInterval, session: s.cfg.SessionTimeout,
+		rebalance: s.cfg.RebalanceTimeout, joinBackoff: s.cfg.JoinGroupBackoff,
+	}, log)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
@@ -261,24 +200,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 
 func (s *Subscriber) runGroup(ctx context.Context, log *slog.Logger, cg *kafkago.ConsumerGroup, topic string, out chan<- *message.Message) {
 	for {
-		gen, err := cg.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
-				return
-			}
-			lvl := slog.LevelWarn
-			if errors.Is(err, kafkago.RebalanceInProgress) {
-				lvl = slog.LevelDebug
-			}
-			log.Log(ctx, lvl, "consumer group: next generation failed, retrying", "err", err)
-			// cg retries with JoinGroupBackoff itself; this only keeps a
-			// fast-failing error from spinning.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
+		gen, ok := nextGeneration(ctx, cg, log)
+		if !ok {
+			return
 		}
 		log.Debug("consumer group: generation started", "generation", gen.ID, "assignments", len(gen.Assignments[topic]))
 		for _, pa := range gen.Assignments[topic] {
@@ -301,19 +225,7 @@ func (s *Subscriber) runGroup(ctx context.Context, log *slog.Logger, cg *kafkago
 func (s *Subscriber) consumePartition(ctx context.Context, log *slog.Logger, topic string, partition int, offset int64,
 	commit func(next int64) error, out chan<- *message.Message) {
 	log = log.With("partition", partition)
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:         s.cfg.Brokers,
-		Topic:           topic,
-		Partition:       partition,
-		Dialer:          s.dialer,
-		MinBytes:        1,
-		MaxBytes:        10 << 20,
-		MaxWait:         s.cfg.MaxWait,
-		ReadLagInterval: -1,
-		ReadBackoffMin:  50 * time.Millisecond,
-		ReadBackoffMax:  time.Second,
-		ErrorLogger:     kafkago.LoggerFunc(func(f string, a ...any) { log.Debug("kafka-go reader: " + fmt.Sprintf(f, a...)) }),
-	})
+	r := newPartitionReader(s.cfg.Config, s.dialer, topic, partition, s.cfg.MaxWait, 0, log)
 	defer func() { _ = r.Close() }()
 	if err := r.SetOffset(offset); err != nil {
 		log.Error("set offset", "offset", offset, "err", err)
@@ -354,10 +266,16 @@ func (s *Subscriber) consumePartition(ctx context.Context, log *slog.Logger, top
 }
 
 // deliver hands km to out until it is Acked (true) or ctx ends (false).
+//
+// A message already handed out is let finish when ctx ends (shutdown or a
+// revoked partition): its context stays live for up to drainTimeout, and
+// an Ack within it counts, so the loop commits it. Cancelling it instead
+// would abandon work that usually commits a moment later, and every such
+// message would be delivered again after the restart.
 func (s *Subscriber) deliver(ctx context.Context, km kafkago.Message, out chan<- *message.Message) bool {
 	for {
-		msg := s.toMessage(km)
-		mctx, cancel := context.WithCancel(ctx)
+		msg := toMessage(km, s.cfg.KeyMetadata)
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		msg.SetContext(mctx)
 		select {
 		case out <- msg:
@@ -375,36 +293,21 @@ func (s *Subscriber) deliver(ctx context.Context, km kafkago.Message, out chan<-
 				return false
 			}
 		case <-ctx.Done():
-			cancel()
+			defer cancel()
+			select {
+			case <-msg.Acked():
+				return true
+			case <-msg.Nacked():
+			case <-time.After(drainTimeout):
+			}
 			return false
 		}
 	}
 }
 
-func (s *Subscriber) toMessage(km kafkago.Message) *message.Message {
-	md := make(message.Metadata, len(km.Headers)+5)
-	id := ""
-	for _, h := range km.Headers {
-		if h.Key == UUIDHeader {
-			id = string(h.Value)
-			continue
-		}
-		md[h.Key] = string(h.Value)
-	}
-	if id == "" { // produced by something else than our Publisher
-		id = watermill.NewUUID()
-	}
-	if len(km.Key) > 0 {
-		md[s.cfg.KeyMetadata] = string(km.Key)
-	}
-	md[MetadataTopic] = km.Topic
-	md[MetadataPartition] = strconv.Itoa(km.Partition)
-	md[MetadataOffset] = strconv.FormatInt(km.Offset, 10)
-	md[MetadataTimestamp] = km.Time.UTC().Format(time.RFC3339Nano)
-	msg := message.NewMessage(id, km.Value)
-	msg.Metadata = md
-	return msg
-}
+// drainTimeout bounds how long a message handed out before shutdown or a
+// rebalance may still take to be acked (and then committed).
+const drainTimeout = 5 * time.Second
 
 // Close stops every subscription, waits for all goroutines (final commits
 // included) and closes every output channel.
@@ -416,18 +319,4 @@ func (s *Subscriber) Close() error {
 	s.wg.Wait()
 	s.tr.CloseIdleConnections()
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -8,6 +8,16 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 )
 
+// DefaultTopic is the events topic: every committed event, keyed by its
+// stream (order) id.
+const DefaultTopic = "orders.events"
+
+const dlqSuffix = ".dlq"
+
+// DLQTopic names the dead-letter topic of an events topic: the events a
+// consumer gave up on, with the error in the reason_poisoned header.
+func DLQTopic(topic string) string { return topic + dlqSuffix }
+
 // TopicSpec is the shape a topic must have.
 type TopicSpec struct {
 	Name string

@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 func TestEnsureTopics(t *testing.T) {
-	brokers := kafkatest.Start(t)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
 	cfg := kafka.Config{Brokers: brokers}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

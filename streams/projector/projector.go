@@ -1,14 +1,3 @@
-// Package projector feeds the read models from Kafka: one consumer group per
-// projection on the events topic, all handlers under one watermill Router
-// with the project's standard middleware (correlation, poison queue to the
-// DLQ, retry with backoff, recoverer).
-//
-// Each projection is its own consumer group ("orderflow.projection.<name>"),
-// so a slow or failing read model never holds back another, and a rebuild
-// of one leaves the others running. The subscriber delivers a partition's
-// messages one at a time and commits an offset only after the projection's
-// transaction committed (the handler returned nil): at least once, made
-// exactly once in effect by the runtime's version check.
 package projector
 
 import (
@@ -18,18 +7,18 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
-// Config configures a projector.
+// Config configures a projector. Zero values mean the documented defaults.
 type Config struct {
 	Kafka    kafka.Config
 	Topic    string // the events topic
-	DLQTopic string // default kafka.DefaultDLQTopic
+	DLQTopic string // default kafka.DLQTopic(Topic)
 	// Partitions of the events topic if the projector has to create it
 	// (the relay may not have yet). Default 12.
 	Partitions  int
@@ -37,12 +26,24 @@ type Config struct {
 	Projections []projections.Projection
 	// GroupPrefix prefixes consumer group ids. Default "orderflow.projection.".
 	GroupPrefix string
-	// MaxRetries before an event is dead-lettered, waiting InitialInterval
-	// then doubling. Defaults 5 and 100ms.
+	// MaxBatch bounds the events of one batch (one transaction per
+	// projection); Linger is how long a batch waits to fill after its first
+	// event; offsets are committed every CommitInterval. Defaults 1000,
+	// 10ms and 1s (kafka.BatchConsumerConfig's).
+	MaxBatch       int
+	Linger         time.Duration
+	CommitInterval time.Duration
+	// MaxRetries before an event retried alone is dead-lettered, waiting
+	// InitialInterval then doubling. Defaults 5 and 100ms.
 	MaxRetries      int
 	InitialInterval time.Duration
-	Registerer      prometheus.Registerer
-	Logger          *slog.Logger
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a crashed process) before handing its partitions to the
+	// others, and how long a rebalance waits for every member to rejoin;
+	// members heartbeat every tenth of it. Default 30s (kafka-go's).
+	SessionTimeout time.Duration
+	Registerer     prometheus.Registerer
+	Logger         *slog.Logger
 	// OnState is told when the projector starts (running) and when it stops
 	// on an error (failed), for projection status.
 	OnState func(ctx context.Context, projection, state, detail string)
@@ -57,8 +58,8 @@ func (c Config) GroupID(p projections.Projection) string {
 	return prefix + p.Name()
 }
 
-// Run consumes until ctx ends, then closes the router (which waits for the
-// handlers in flight and makes the subscribers' final commits).
+// Run consumes until ctx ends, then stops the consumers (each makes a last
+// offset commit) and the router (which waits for the events in flight).
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -67,10 +68,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return errors.New("projector: Runtime, Projections and Topic are required")
 	}
 	if cfg.DLQTopic == "" {
-		cfg.DLQTopic = kafka.DefaultDLQTopic
+		cfg.DLQTopic = kafka.DLQTopic(cfg.Topic)
 	}
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 12
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 30 * time.Second
 	}
 	// A consumer group cannot join a topic that does not exist yet, and a
 	// poison message needs its DLQ: create what is missing, change nothing.
@@ -87,9 +91,18 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("projector: DLQ publisher: %w", err)
 	}
 	defer func() { _ = pub.Close() }()
+	dlq, err := newDLQCounter(pub, cfg.Registerer)
+	if err != nil {
+		return err
+	}
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
-		DLQPublisher:    cfg.Runtime.CountDLQ(pub),
-		DLQTopic:        cfg.DLQTopic,
+		DLQPublisher: dlq,
+		DLQTopic:     cfg.DLQTopic,
+		// An event retried alone that still fails because the database is
+		// away (or restarting, or picked it as a deadlock victim) is nacked
+		// and redelivered until it is back: only an event's own failure
+		// dead-letters it.
+		Transient:       projections.Transient,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
 		Registerer:      cfg.Registerer,
@@ -97,30 +110,49 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var subs []*kafka.Subscriber
-	defer func() {
-		for _, s := range subs {
-			_ = s.Close()
-		}
-	}()
+
+	lag := newLagCollector()
+	var consumers []*consumer
 	for _, p := range cfg.Projections {
-		sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-			Config:      cfg.Kafka,
-			GroupID:     cfg.GroupID(p),
-			StartOffset: kafka.FirstOffset,
-		}, cfg.Logger.With("projection", p.Name()))
+		log := cfg.Logger.With("projection", p.Name())
+		bc, err := kafka.NewBatchConsumer(kafka.BatchConsumerConfig{
+			Config:            cfg.Kafka,
+			GroupID:           cfg.GroupID(p),
+			Topic:             cfg.Topic,
+			StartOffset:       kafka.FirstOffset,
+			MaxBatch:          cfg.MaxBatch,
+			Linger:            cfg.Linger,
+			CommitInterval:    cfg.CommitInterval,
+			SessionTimeout:    cfg.SessionTimeout,
+			RebalanceTimeout:  cfg.SessionTimeout,
+			HeartbeatInterval: cfg.SessionTimeout / 10,
+		}, log)
 		if err != nil {
 			return err
 		}
-		subs = append(subs, sub)
+		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log}
+		consumers = append(consumers, c)
+		lag.add(p.Name(), bc)
 		// The handler is named after the projection: the poison queue
 		// records it, and projection_dlq_total is labelled with it.
-		router.AddConsumerHandler(p.Name(), cfg.Topic, sub, message.NoPublishHandlerFunc(cfg.Runtime.Handler(p)))
+		router.AddConsumerHandler(p.Name(), cfg.Topic, c.alone, handler(cfg.Runtime, p))
+	}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(lag); err != nil {
+			return fmt.Errorf("projector: metrics: %w", err)
+		}
+		defer cfg.Registerer.Unregister(lag)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return router.Run(gctx) })
+	for _, c := range consumers {
+		g.Go(func() error { return c.kafka.Run(gctx, c.handle) })
 		if cfg.OnState != nil {
-			cfg.OnState(ctx, p.Name(), "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(p))
+			cfg.OnState(ctx, c.p.Name(), "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(c.p))
 		}
 	}
-	err = router.Run(ctx)
+	err = g.Wait()
 	if err != nil && ctx.Err() == nil && cfg.OnState != nil {
 		for _, p := range cfg.Projections {
 			cfg.OnState(context.WithoutCancel(ctx), p.Name(), "failed", err.Error())

@@ -3,7 +3,6 @@ package projector_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +13,12 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/projector"
-	"github.com/orderflow/orderflow/streams/relay"
 )
 
 // TestPipelineFromCommandsToReadModels runs the whole write-to-read path:
@@ -30,29 +27,17 @@ import (
 // rebuild from the store, row for row; and an event no projection can
 // decode is dead-lettered, counted, and does not stop the others.
 func TestPipelineFromCommandsToReadModels(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "commands", FS: commands.Migrations()},
-		migrate.Set{Name: "relay", FS: relay.Migrations()},
-		migrate.Set{Name: "projections", FS: projections.Migrations()})
-	store := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := store.EnsureAhead(ctx, now); err != nil {
-		t.Fatal(err)
-	}
-	brokers := kafkatest.Start(t)
+	e := testenv.New(t)
+	db, store, registry := e.DB, e.Store, e.Registry
+	brokers := e.Kafka(t)
 	kcfg := kafka.Config{Brokers: brokers}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-
-	rl, err := relay.New(relay.Config{DatabaseURL: db.URL, Pool: db.Pool, Kafka: kcfg, Partitions: 4, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	registry := order.NewRegistry()
+	log := testenv.Logger(t)
+	rl := e.NewRelay(t, nil)
 	metrics := prometheus.NewRegistry()
-	rt, err := projections.NewRuntime(db.Pool, store, registry, metrics, log)
+	rt, err := projections.NewRuntime(db.Projector, eventstore.New(db.Projector), registry, metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,12 +46,12 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 	go func() { done <- rl.Run(ctx) }()
 	go func() {
 		done <- projector.Run(ctx, projector.Config{
-			Kafka: kcfg, Topic: relay.DefaultTopic, Partitions: 4, Runtime: rt, Projections: all,
-			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, Logger: log,
+			Kafka: kcfg, Topic: testenv.Topic, Partitions: testenv.Partitions, Runtime: rt, Projections: all,
+			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, Registerer: metrics, Logger: log,
 		})
 	}()
 
-	svc := commands.NewService(db.Pool, store, registry, time.Now)
+	svc := commands.NewService(db.Command, store, registry, time.Now)
 	var ids []ulid.ULID
 	for i := range 40 {
 		id := ulid.Make()
@@ -87,7 +72,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		}
 	}
 	// A poison event: a type this code does not know.
-	poison := eventstore.Stream{ID: ulid.Make(), Type: commands.StreamType}
+	poison := eventstore.Stream{ID: ulid.Make(), Type: order.StreamType}
 	if _, err := store.Append(ctx, poison, eventstore.NoStream(), []eventstore.EventData{{
 		ID: ulid.Make(), Type: "FromTheFuture", SchemaVersion: 1, Data: []byte(`{}`),
 	}}); err != nil {
@@ -96,7 +81,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 
 	var wantVersions int64
 	for _, id := range ids {
-		v, err := store.StreamVersion(ctx, eventstore.Stream{ID: id, Type: commands.StreamType})
+		v, err := store.StreamVersion(ctx, eventstore.Stream{ID: id, Type: order.StreamType})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +89,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		sts, err := projections.Statuses(ctx, db.Pool, store, all, time.Now())
+		sts, err := projections.Statuses(ctx, db.Query, eventstore.New(db.Query), all, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +99,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		caughtUp := true
 		for _, p := range all {
 			var applied int64
-			if err := db.Pool.QueryRow(ctx, `SELECT coalesce(sum(version), 0) FROM `+p.Name()+`_versions`).Scan(&applied); err != nil {
+			if err := db.Query.QueryRow(ctx, `SELECT coalesce(sum(version), 0) FROM `+p.Name()+`_versions`).Scan(&applied); err != nil {
 				t.Fatal(err)
 			}
 			caughtUp = caughtUp && applied == wantVersions
@@ -172,7 +157,3 @@ func dump(t *testing.T, db *pgtest.DB, p projections.Projection) map[string][]st
 	t.Helper()
 	return db.Rows(t, append([]string{p.Name() + "_versions"}, p.Tables()...)...)
 }
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

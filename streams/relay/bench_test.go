@@ -12,7 +12,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/relay"
 )
 
@@ -65,7 +65,7 @@ func preAppend(b *testing.B, s *eventstore.Store, streams, perStream int) int64 
 //
 //	go test -run '^$' -bench RelayThroughput -benchtime 2x ./streams/relay/
 func BenchmarkRelayThroughput(b *testing.B) {
-	e := newEnv(b, kafkatest.Start(b))
+	e := newEnv(b, testenv.Broker(b).Addrs())
 	head := preAppend(b, e.store, 500, 100)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -103,7 +103,7 @@ func BenchmarkRelayCommitToAck(b *testing.B) {
 		rate    = 500 // events/s
 		samples = 3000
 	)
-	e := newEnv(b, kafkatest.Start(b))
+	e := newEnv(b, testenv.Broker(b).Addrs())
 	type ack struct {
 		pos int64
 		at  time.Time

@@ -2,19 +2,8 @@ package relay
 
 import (
 	"context"
-	"embed"
 	"fmt"
-	"io/fs"
-
-	"github.com/orderflow/orderflow/internal/migrate"
 )
-
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-// Migrations returns the relay's SQL migrations (goose format), applied as
-// their own set after the eventstore's (they grant to its role).
-func Migrations() fs.FS { return migrate.Dir(migrationFiles, "migrations") }
 
 // loadCheckpoint returns the stored checkpoint of the relay's topic,
 // creating the row at 0 on first use.

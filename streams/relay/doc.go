@@ -3,9 +3,9 @@
 // version order, with the stream id as the key.
 //
 // Run one relay role per process; any number of processes may run it, and a
-// Postgres session advisory lock elects the one that publishes. See the
-// DESIGN comment in relay.go for goroutines, guarantees and the ordering
-// argument, and checkpoint.go for the fresh-topic rule (a topic that had to
-// be created, or that is empty while the checkpoint says otherwise, is
-// republished from position 0).
+// Postgres session advisory lock elects the one that publishes. DESIGN.md in
+// this directory has the goroutines, guarantees and the ordering argument;
+// topic.go the fresh-topic rule (a topic that had to be created, or that is
+// empty while the checkpoint says otherwise, is republished from position
+// 0).
 package relay

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,18 +14,20 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/pgtest"
-	"github.com/orderflow/orderflow/streams/kafka"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/relay"
 )
 
 const (
-	testTopic      = "orders.events"
-	testPartitions = 8
+	testTopic      = testenv.Topic
+	testPartitions = testenv.Partitions
 )
 
+// env is a fresh store and the brokers its relays publish to (a test's own:
+// some stand behind a fault proxy).
 type env struct {
+	*testenv.Env
 	db      *pgtest.DB
 	store   *eventstore.Store
 	brokers []string
@@ -35,42 +35,14 @@ type env struct {
 
 func newEnv(t testing.TB, brokers []string) *env {
 	t.Helper()
-	db := pgtest.New(t,
-		migrate.Set{Name: "eventstore", FS: eventstore.Migrations()},
-		migrate.Set{Name: "relay", FS: relay.Migrations()})
-	s := eventstore.New(db.Pool)
-	now := time.Now()
-	if err := s.EnsureAhead(context.Background(), now); err != nil {
-		t.Fatal(err)
-	}
-	return &env{db: db, store: s, brokers: brokers}
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("RELAY_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
+	e := testenv.New(t)
+	return &env{Env: e, db: e.DB, store: e.Store, brokers: brokers}
 }
 
 // newRelay builds a relay with test-sized intervals; mod may adjust cfg.
 func (e *env) newRelay(t testing.TB, mod func(*relay.Config)) (*relay.Relay, *prometheus.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	cfg := relay.Config{
-		DatabaseURL:   e.db.URL,
-		Pool:          e.db.Pool,
-		Kafka:         kafka.Config{Brokers: e.brokers, DialTimeout: 2 * time.Second},
-		Topic:         testTopic,
-		Partitions:    testPartitions,
-		PollInterval:  200 * time.Millisecond,
-		FollowerRetry: 200 * time.Millisecond,
-		MinBackoff:    50 * time.Millisecond,
-		MaxBackoff:    500 * time.Millisecond,
-		WriteTimeout:  2 * time.Second,
-		Registerer:    reg,
-		Logger:        testLogger(t),
-	}
+	cfg := e.RelayConfig(t, e.brokers)
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -78,32 +50,13 @@ func (e *env) newRelay(t testing.TB, mod func(*relay.Config)) (*relay.Relay, *pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, reg
+	return r, cfg.Registerer.(*prometheus.Registry)
 }
 
-// start runs r until the returned stop is called (or the test ends); stop
-// waits for Run to return and fails the test if it takes too long.
+// start runs r until the returned stop is called (or the test ends).
 func start(t testing.TB, r *relay.Relay) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("relay Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("relay Run did not return within 30s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Run(t, "relay", r.Run)
 }
 
 func newStream() eventstore.Stream { return eventstore.Stream{ID: ulid.Make(), Type: "order"} }

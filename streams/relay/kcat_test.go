@@ -10,19 +10,20 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // TestKcatReadsTheTopicAsTheREADMEShows runs the README's kcat command,
 // pointed at a real broker the relay fills: the documented way for analysts
 // to read the topic keeps working.
 func TestKcatReadsTheTopicAsTheREADMEShows(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("kcat")
 	if err != nil {
 		t.Fatal("kcat is not installed: `make test` installs it (apt-get install kcat)")
 	}
 	cmdline := readmeKcatCommand(t)
-	e := newEnv(t, kafkatest.Start(t))
+	e := newEnv(t, testenv.Broker(t).Addrs())
 	r, _ := e.newRelay(t, nil)
 	start(t, r)
 	stream := newStream()

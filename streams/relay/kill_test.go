@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/relay"
 )
@@ -33,13 +33,14 @@ func TestHelperRelayProcess(t *testing.T) {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer cancel()
-	pool, err := pg.Connect(ctx, url, pg.Options{MaxConns: 4})
+	login := pg.Login{Role: pg.Relay, URL: url, SetRole: true}
+	pool, err := pg.Connect(ctx, login, pg.Options{MaxConns: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
 	r, err := relay.New(relay.Config{
-		DatabaseURL: url, Pool: pool,
+		Login: login, Pool: pool,
 		Kafka: kafka.Config{Brokers: strings.Split(brokers, ",")},
 		Topic: testTopic, Partitions: testPartitions,
 		PollInterval: 200 * time.Millisecond, FollowerRetry: 200 * time.Millisecond,
@@ -68,7 +69,8 @@ func startHelper(t *testing.T, e *env) *exec.Cmd {
 }
 
 func TestRelayKilledWithSIGKILLMidStreamMissesNothing(t *testing.T) {
-	brokers := kafkatest.Start(t)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
 	e := newEnv(t, brokers)
 
 	done := make(chan []eventstore.Stream, 1)
@@ -79,7 +81,7 @@ func TestRelayKilledWithSIGKILLMidStreamMissesNothing(t *testing.T) {
 		cmd := startHelper(t, e)
 		// Kill it once it has checkpointed something new, mid-stream.
 		from := e.checkpoint(t)
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for e.checkpoint(t) <= from {
 			if time.Now().After(deadline) {
 				t.Fatal("helper relay made no progress")

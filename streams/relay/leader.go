@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +19,7 @@ import (
 // break, the two).
 const lockSQL = `SELECT pg_try_advisory_lock(hashtextextended('orderflow.relay/' || $1, 0))`
 
-// sessions is the session loop of the DESIGN comment: follower until the
+// sessions is the session loop of DESIGN.md: follower until the
 // lock is won, then leader until the connection fails or ctx ends.
 func (r *Relay) sessions(ctx context.Context) {
 	for ctx.Err() == nil {
@@ -42,23 +41,9 @@ func (r *Relay) sessions(ctx context.Context) {
 }
 
 func (r *Relay) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(r.cfg.DatabaseURL)
-	if err != nil {
-		return nil, errors.New("relay: malformed DatabaseURL (not shown: it may hold a password)")
-	}
-	cfg.RuntimeParams["application_name"] = "orderflow-relay"
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	// Least privilege: advisory locks and LISTEN need no grants.
-	if _, err := conn.Exec(cctx, "SET ROLE "+pg.AppRole); err != nil {
-		_ = conn.Close(context.Background())
-		return nil, err
-	}
-	return conn, nil
+	return pg.Conn(cctx, r.cfg.Login, "orderflow-relay")
 }
 
 // follow retries the lock on conn until it wins (then leads) or conn fails.
@@ -95,14 +80,30 @@ func (r *Relay) lead(ctx context.Context, conn *pgx.Conn) {
 	r.setLeader(true)
 	defer r.setLeader(false)
 
-	leadCtx, stop := context.WithCancel(ctx)
+	// leadCtx ends with the leadership (the connection failed: fence the
+	// publisher at once) or, on shutdown, once the publisher has drained.
+	leadCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	// Capacity 1, overflow dropped: one pending wake-up already makes the
 	// publisher read everything committed so far.
 	wake := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.publish(leadCtx, wake) })
-	defer wg.Wait()
-	defer stop()
+	// drain is closed when Run's ctx ends: the publisher finishes the write
+	// in flight, records its checkpoint and returns, so that what Kafka
+	// acknowledged is not sent again by the next leader. WriteTimeout
+	// bounds the wait (Kafka may be unreachable).
+	drain := make(chan struct{})
+	published := make(chan struct{})
+	go func() { defer close(published); r.publish(leadCtx, wake, drain) }()
+	defer func() {
+		if ctx.Err() != nil {
+			close(drain)
+			select {
+			case <-published:
+			case <-time.After(r.cfg.WriteTimeout):
+			}
+		}
+		stop()
+		<-published
+	}()
 
 	poke := func() {
 		select {

@@ -47,6 +47,7 @@ func brokerBehindProxy(t *testing.T) *faultproxy.Proxy {
 }
 
 func TestKafkaOutageAppendsSucceedAndRelayCatchesUp(t *testing.T) {
+	t.Parallel()
 	proxy := brokerBehindProxy(t)
 	e := newEnv(t, []string{proxy.Addr()})
 	r, _ := e.newRelay(t, nil)
@@ -57,29 +58,14 @@ func TestKafkaOutageAppendsSucceedAndRelayCatchesUp(t *testing.T) {
 
 	proxy.Cut()
 	cutAt := time.Now()
-	done := make(chan struct{})
-	var during []int64
-	var sawDown bool
-	go func() { // observe Status during the outage
-		defer close(done)
-		for time.Since(cutAt) < 10*time.Second {
-			s := r.Status()
-			if !s.KafkaUp {
-				sawDown = true
-				during = append(during, s.LagEvents)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
 	// 50 orders × 20 events over ~8 s, all while Kafka is cut off: commands
 	// never touch Kafka, so every append must succeed.
 	streams := appendConcurrently(t, e.store, 50, 20, 400*time.Millisecond)
 	appendTook := time.Since(cutAt)
-	<-done
+	// The relay must notice the cut; on a busy machine that may take longer
+	// than the appends did, so wait for it (a hang guard, not a target).
+	waitStatus(t, r, time.Minute, "kafka down", func(s relay.Status) bool { return !s.KafkaUp })
 	st := r.Status()
-	if !sawDown || st.KafkaUp {
-		t.Fatalf("Status did not show Kafka down during the outage: %+v", st)
-	}
 	if cp := e.checkpoint(t); cp > 50 {
 		t.Fatalf("checkpoint moved to %d while Kafka was cut off", cp)
 	}
@@ -88,8 +74,8 @@ func TestKafkaOutageAppendsSucceedAndRelayCatchesUp(t *testing.T) {
 
 	proxy.Restore()
 	restored := time.Now()
-	e.waitCaughtUp(t, 30*time.Second)
-	waitStatus(t, r, 5*time.Second, "kafka up", func(s relay.Status) bool { return s.KafkaUp })
+	e.waitCaughtUp(t, time.Minute)
+	waitStatus(t, r, time.Minute, "kafka up", func(s relay.Status) bool { return s.KafkaUp })
 	t.Logf("caught up %s after Kafka came back", time.Since(restored).Round(time.Millisecond))
 
 	got := consumeAll(t, []string{proxy.Addr()}, testTopic)

@@ -25,8 +25,9 @@ const (
 )
 
 // publish is the publisher goroutine. It runs while this relay is leader and
-// returns when ctx (the leader context) ends.
-func (r *Relay) publish(ctx context.Context, wake <-chan struct{}) {
+// returns when ctx (the leader context) ends, or when drain is closed and
+// the write in flight, if any, is acknowledged and checkpointed.
+func (r *Relay) publish(ctx context.Context, wake <-chan struct{}, drain <-chan struct{}) {
 	tr, err := r.cfg.Kafka.Transport()
 	if err != nil { // validated in New; kept for safety
 		r.setError("kafka transport", err)
@@ -59,7 +60,15 @@ func (r *Relay) publish(ctx context.Context, wake <-chan struct{}) {
 	if !ok {
 		return
 	}
-	for ctx.Err() == nil {
+	draining := func() bool {
+		select {
+		case <-drain:
+			return true
+		default:
+			return false
+		}
+	}
+	for ctx.Err() == nil && !draining() {
 		evs, err := r.store.ReadAll(ctx, cp, r.cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -72,12 +81,13 @@ func (r *Relay) publish(ctx context.Context, wake <-chan struct{}) {
 			r.setProgress(cp, time.Time{})
 			select {
 			case <-wake:
+			case <-drain:
 			case <-ctx.Done():
 			}
 			continue
 		}
 		r.seeHead(evs[len(evs)-1].Position)
-		for len(evs) > 0 && ctx.Err() == nil {
+		for len(evs) > 0 && ctx.Err() == nil && !draining() {
 			n, msgs, err := r.chunk(evs)
 			if err != nil {
 				// An event we cannot encode can never be published: stop

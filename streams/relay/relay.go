@@ -1,48 +1,5 @@
 package relay
 
-// DESIGN
-//
-// Goroutines. Run owns one loop, the session loop (leader.go). It opens a
-// dedicated pgx.Conn (not from the pool: a session advisory lock belongs to
-// a connection), and tries pg_try_advisory_lock every FollowerRetry until it
-// wins. The winner LISTENs on orderflow_events on that same connection and
-// starts exactly one publisher goroutine (publish.go) with a leader context.
-// The session loop then only waits for notifications (forwarding each as a
-// wake-up) and pings the connection every PollInterval. When the connection
-// fails, or Run's ctx ends, it cancels the leader context, waits for the
-// publisher, closes the connection (the server drops the lock with it) and,
-// unless ctx ended, goes back to being a follower. So at most two goroutines
-// run per relay, and Run returns only after both have exited.
-//
-// Leadership and fencing. Leadership is the lock's session. A leader whose
-// connection dies stops publishing at once: its in-flight write is
-// cancelled with the leader context. Another process can take over as soon
-// as the server has noticed the dead session (immediately after a process
-// crash, as the kernel closes the socket). A stale leader cannot corrupt the
-// checkpoint: checkpoint updates are monotonic and only ever record
-// positions Kafka acknowledged.
-//
-// Delivery guarantee: at least once. The checkpoint advances only after
-// Kafka acknowledged (acks=all) every message up to it, so nothing committed
-// is ever skipped. Duplicates appear only after a crash or failover (the
-// messages between the last checkpoint and the crash are sent again), after
-// a write whose acknowledgement was lost (timeout, cut connection), or after
-// the fresh-topic reset. Consumers dedupe by (stream id, version).
-//
-// Ordering argument. (1) Store.ReadAll returns events in position order and
-// is gap-safe, and one stream's versions take increasing positions, so the
-// publisher sees each stream's versions in order. (2) The key is the stream
-// id and the balancer is Hash, so one stream maps to one partition.
-// (3) The publisher has one write in flight at a time and never reads the
-// next batch before the current one is fully acknowledged. (4) A write call
-// carries at most BatchBytes, and the writer's BatchSize and BatchBytes are
-// at least the call's, so kafka-go puts each partition's share of a call in
-// one produce batch: a partition's share succeeds or fails as a whole
-// (kafka.WriteErrors). Retrying only the failed messages therefore resends
-// whole partition batches, in their order, before anything newer goes to
-// those partitions. A lost acknowledgement can produce "v1 v2 v1 v2" in a
-// partition, never "v2 v1".
-
 import (
 	"context"
 	"errors"
@@ -55,11 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
-
-// DefaultTopic is the topic every committed event is published to.
-const DefaultTopic = "orders.events"
 
 // NotifyChannel is the channel the append function notifies on commit; the
 // payload is the append's last position.
@@ -67,16 +22,16 @@ const NotifyChannel = "orderflow_events"
 
 // Config configures a Relay. Zero values mean the documented defaults.
 type Config struct {
-	// DatabaseURL opens the dedicated leadership/LISTEN connection. Required.
-	// The connection switches to the application role.
-	DatabaseURL string
-	// Pool reads events and writes the checkpoint (application role).
+	// Login opens the dedicated leadership/LISTEN connection, as the relay
+	// role (advisory locks and LISTEN need no grants). Required.
+	Login pg.Login
+	// Pool reads events and writes the checkpoint (the relay role).
 	// Required.
 	Pool *pgxpool.Pool
 	// Kafka is how the brokers are reached. Required.
 	Kafka kafka.Config
 
-	// Topic receives every event. Default DefaultTopic. It also names the
+	// Topic receives every event. Default kafka.DefaultTopic. It also names the
 	// checkpoint row and the leadership lock, so relays of different topics
 	// are independent.
 	Topic string
@@ -117,7 +72,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Topic == "" {
-		c.Topic = DefaultTopic
+		c.Topic = kafka.DefaultTopic
 	}
 	if c.Partitions == 0 {
 		c.Partitions = 12
@@ -160,8 +115,8 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("relay config: DatabaseURL is required"))
+	if c.Login.URL == "" {
+		errs = append(errs, errors.New("relay config: Login is required"))
 	}
 	if c.Pool == nil {
 		errs = append(errs, errors.New("relay config: Pool is required"))

@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/relay"
 )
 
 func TestEveryEventReachesKafkaExactlyOnceInVersionOrder(t *testing.T) {
-	brokers := kafkatest.Start(t)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
 	e := newEnv(t, brokers)
 	r, _ := e.newRelay(t, nil)
 	stop := start(t, r)
@@ -31,7 +32,8 @@ func TestEveryEventReachesKafkaExactlyOnceInVersionOrder(t *testing.T) {
 }
 
 func TestRelayRestartedAfterCancelMidStreamMissesNothing(t *testing.T) {
-	brokers := kafkatest.Start(t)
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
 	e := newEnv(t, brokers)
 
 	done := make(chan []eventstore.Stream, 1)
@@ -54,7 +56,8 @@ func TestRelayRestartedAfterCancelMidStreamMissesNothing(t *testing.T) {
 }
 
 func TestFreshTopicRepublishesFromTheStart(t *testing.T) {
-	broker := kafkatest.StartBroker(t)
+	t.Parallel()
+	broker := testenv.Broker(t)
 	e := newEnv(t, broker.Addrs())
 	r, _ := e.newRelay(t, nil)
 	stop := start(t, r)
@@ -64,7 +67,7 @@ func TestFreshTopicRepublishesFromTheStart(t *testing.T) {
 
 	// The embedded broker loses everything on restart: a new one, a new
 	// (empty) topic, while the checkpoint says 100.
-	broker2 := kafkatest.StartBroker(t)
+	broker2 := testenv.Broker(t)
 	e.brokers = broker2.Addrs()
 	if cp := e.checkpoint(t); cp == 0 {
 		t.Fatal("checkpoint did not move")

@@ -1,0 +1,61 @@
+// Package projector feeds the read models from Kafka, in batches.
+//
+// Each projection is its own consumer group ("orderflow.projection.<name>")
+// read by a kafka.BatchConsumer, so a slow or failing read model never holds
+// back another, and a rebuild of one leaves the others running. The
+// consumer takes the messages of all the partitions this process holds, up
+// to MaxBatch (1000) events or Linger (10ms) after the first, and the
+// runtime applies them to the projection in one transaction
+// (projections.Runtime.ApplyBatch: versions rows locked in stream id order
+// with one statement, folded in memory, each table written with one
+// set-based statement, checkpoints in the same transaction). Offsets are
+// committed every CommitInterval (1s), for all partitions in one request,
+// and only for batches whose transaction committed: at least once, made
+// exactly once in effect by the version check, which also absorbs the up to
+// one second of batches replayed after a crash. One batch per projection is
+// in flight at a time, so a partition's events are applied in order.
+//
+// # Why not watermill's Router for the batches
+//
+// The Router hands a handler one message and acks it when the handler
+// returns; it has no notion of many messages in one transaction, and its
+// subscriber contract (ack one message, then the next of that partition) is
+// exactly the one-message-in-flight bound this package exists to remove.
+// Batches therefore bypass it. Watermill stays where it serves: the
+// publisher to the dead-letter topic, and the Router with the project's
+// middleware (correlation, poison queue, retry, recoverer) for events
+// retried alone.
+//
+// # A bad event in a batch
+//
+//   - An envelope that does not parse, an event that does not decode, or a
+//     gap the store cannot fill: the runtime rejects that event and its
+//     order's later events in the batch; the rest of the batch commits.
+//   - Any other failure of the batch that is not transient (a statement an
+//     event makes fail, a panic): nothing commits, and every event of the
+//     batch is retried alone.
+//   - A transient failure (database unreachable or restarting, deadlock
+//     victim): the whole batch is handed over again after a pause, and no
+//     event goes near the dead-letter queue for it.
+//
+// An event retried alone goes through a handoff (a one-message watermill
+// Subscriber) to the Router's handler named after the projection, where it
+// is applied in its own transaction with up to MaxRetries retries; if it
+// still fails, the poison queue publishes it to orders.events.dlq with the
+// error in the reason_poisoned header, projection_dlq_total counts it, and
+// it is acked. If it still fails for a transient reason (the database went
+// away meanwhile), it is nacked instead, and the whole batch is handed over
+// again later. The batch's offsets advance only after every event retried
+// alone is settled. Only the bad event (and the later events of its order,
+// which cannot be applied without it) is dead-lettered; the other orders go
+// on.
+//
+// # Metrics
+//
+// projection_lag_events and projection_lag_seconds (label projection),
+// computed at scrape time from this process's consumers: events in Kafka
+// not yet applied, summed over the partitions held here, and the age of the
+// oldest of them (see streams/kafka's DESIGN.md). The runtime's counters and
+// projection_batch_size / projection_batch_seconds come from projections;
+// orderflow_consumer_* count only the events retried alone.
+package projector
