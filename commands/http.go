@@ -99,7 +99,7 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 				return
 			}
 			req.IdempotencyKey = key
-			req.Scope = keyScope(req)
+			req.Scope = keyScope(r, req)
 			req.Fingerprint = fingerprint(r, body)
 		}
 
@@ -177,12 +177,17 @@ func checkIdempotencyKey(k string) *httpx.Problem {
 		"Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
 }
 
-// keyScope is whose Idempotency-Key a request's is, until authentication
-// scopes keys by subject: the order it acts on (/v1/orders/{id}), or the
-// orders collection (/v1/orders) for a creation. A key then meets only
-// requests on the same order, which only those who know its id can send;
-// creations share one scope until authentication lands.
-func keyScope(req Request) string {
+// keyScope is whose Idempotency-Key a request's is: the authenticated
+// subject ("sub:<principal>") once authentication has recorded one
+// (httpx.WithActor, the hook the rate limits' client key uses too). Until
+// then, the order the request acts on (/v1/orders/{id}), or the orders
+// collection (/v1/orders) for a creation: a key meets only requests on the
+// same order, which only those who know its id can send, and creations share
+// one scope.
+func keyScope(r *http.Request, req Request) string {
+	if p, ok := httpx.Principal(r.Context()); ok {
+		return "sub:" + p
+	}
 	if _, ok := req.Command.(CreateOrder); ok {
 		return "/v1/orders"
 	}

@@ -83,6 +83,37 @@ func TestIdempotencyKeysAreScopedToTheirOrder(t *testing.T) {
 	})
 }
 
+// Once authentication records a subject (httpx.WithActor, here from a test
+// header), keys belong to the subject: the same key on another order is
+// the subject's key reused, and two subjects' keys never meet.
+func TestIdempotencyKeysOfAnAuthenticatedSubjectAreTheSubjects(t *testing.T) {
+	t.Parallel()
+	e := testenv.New(t)
+	mux := http.NewServeMux()
+	commands.NewAPI(commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)).Register(mux)
+	authenticated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sub := r.Header.Get("X-Test-Subject"); sub != "" {
+			r = r.WithContext(httpx.WithActor(r.Context(), sub))
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), authenticated))
+	t.Cleanup(srv.Close)
+	a := &api{t: t, db: e.DB, srv: srv}
+	first, second := a.create(mug), a.create(mug)
+
+	a.post("/v1/orders/"+first+"/items", plate, "Idempotency-Key", "k", "X-Test-Subject", "alice").want(t, http.StatusOK, "")
+	before := a.rows()
+	a.post("/v1/orders/"+second+"/items", plate, "Idempotency-Key", "k", "X-Test-Subject", "alice").
+		want(t, http.StatusUnprocessableEntity, "idempotency-key-reused")
+	a.unchanged(before)
+	r := a.post("/v1/orders/"+first+"/items", plate, "Idempotency-Key", "k", "X-Test-Subject", "bob")
+	r.want(t, http.StatusOK, "")
+	if r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("another subject's request replayed alice's answer")
+	}
+}
+
 // A retried command whose first attempt succeeded finds the order moved
 // past the state it can be decided in; the key's answer stands, on every
 // step of the life cycle, and on another process too.

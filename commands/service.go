@@ -72,8 +72,9 @@ type Request struct {
 	IdempotencyKey string
 	// Scope is whose idempotency keys these are: a key is looked up only
 	// among its scope's, so that one client can neither replay nor squat
-	// another's key. Authentication will fill it with the subject; until
-	// then the HTTP API sets the order the request acts on (see keyScope).
+	// another's key. The HTTP API sets the authenticated subject once
+	// authentication records one, and until then the order the request acts
+	// on (see keyScope).
 	Scope string
 	// Fingerprint identifies the request (method, path, body) under its key.
 	Fingerprint []byte
