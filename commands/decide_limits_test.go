@@ -62,6 +62,7 @@ func paymentOf(amount int64) RecordPayment {
 }
 
 func TestEventLimit(t *testing.T) {
+	t.Parallel()
 	if got := order.Fold(atItemLimit()...).Version; got != order.MaxEvents-lifecycleReserve {
 		t.Fatalf("atItemLimit is at version %d, want %d", got, order.MaxEvents-lifecycleReserve)
 	}

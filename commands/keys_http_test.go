@@ -50,6 +50,7 @@ func serveOn(t *testing.T, db *pgtest.DB) *api {
 var payment = map[string]any{"amount_minor": 2500, "currency": "EUR", "reference": "psp-1"}
 
 func TestIdempotencyKeysAreScopedToTheirOrder(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	first, second := a.create(mug), a.create(mug)
 	one := a.post("/v1/orders/"+first+"/items", plate, "Idempotency-Key", "shared")
@@ -118,6 +119,7 @@ func TestIdempotencyKeysOfAnAuthenticatedSubjectAreTheSubjects(t *testing.T) {
 // past the state it can be decided in; the key's answer stands, on every
 // step of the life cycle, and on another process too.
 func TestARetryAfterTheOrderMovedOnReplays(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	other := a.nodeOn()
 	id := a.create(mug)
@@ -150,6 +152,7 @@ func TestARetryAfterTheOrderMovedOnReplays(t *testing.T) {
 // others after it (and meet it on the refusal). One appends; every answer
 // is the first one's.
 func TestOneKeyRacedFromManyGoroutinesOnTwoProcessesAppendsOnce(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	nodes := []*api{a, a.nodeOn()}
 	cases := []struct {
@@ -204,6 +207,7 @@ func TestOneKeyRacedFromManyGoroutinesOnTwoProcessesAppendsOnce(t *testing.T) {
 // the store's state, a refusal is checked on it, and If-Match is compared
 // with the store's version.
 func TestAStaleCachedStateNeverDecides(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	b := a.nodeOn()
 

@@ -45,6 +45,7 @@ func (a *api) fill(id string, n int64) {
 }
 
 func TestTheEventCapIsARuleViolation(t *testing.T) {
+	t.Parallel()
 	a := newAPI(t)
 	pay := map[string]any{"amount_minor": 2500, "currency": "EUR", "reference": "psp-1"}
 

@@ -13,6 +13,7 @@ import (
 )
 
 func TestTheStateCacheIsBoundedAndNeverGoesBack(t *testing.T) {
+	t.Parallel()
 	c := newStateCache(2)
 	a, b, d := ulid.Make(), ulid.Make(), ulid.Make()
 	at := func(v int64) order.State { return order.State{Version: v} }
@@ -44,6 +45,7 @@ func TestTheStateCacheIsBoundedAndNeverGoesBack(t *testing.T) {
 // The service keeps the states it decides on and appends, and its cache
 // stays within its bound however many orders pass through.
 func TestTheServiceCachesWhatItAppends(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	ctx := context.Background()
 	store := eventstore.New(db.Command)

@@ -62,6 +62,7 @@ func enqueueKeyed(t *testing.T, s *Store, key RequestKey, st Stream, exp Expecte
 }
 
 func TestAKeyAppendsOnce(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	ctx := context.Background()
 	st := Stream{ID: ulid.Make(), Type: "test"}
@@ -122,6 +123,7 @@ func TestAKeyAppendsOnce(t *testing.T) {
 }
 
 func TestAFailedKeyedAppendStoresNoKey(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	ctx := context.Background()
 	st := Stream{ID: ulid.Make(), Type: "test"}
@@ -143,6 +145,7 @@ func TestAFailedKeyedAppendStoresNoKey(t *testing.T) {
 }
 
 func TestBadKeysAreRefusedBeforeAnythingIsWritten(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	before := countRows(t, db)
 	for name, k := range map[string]RequestKey{
@@ -168,6 +171,7 @@ func TestBadKeysAreRefusedBeforeAnythingIsWritten(t *testing.T) {
 // version expectation, so that only the key can keep them from all
 // appending. Exactly one appends; every other gets its result.
 func TestManyGoroutinesRacingWithOneKeyAppendOnce(t *testing.T) {
+	t.Parallel()
 	s1, db := newInternalStore(t)
 	s2 := New(db.Command)
 	st := Stream{ID: ulid.Make(), Type: "test"}
@@ -217,6 +221,7 @@ func TestManyGoroutinesRacingWithOneKeyAppendOnce(t *testing.T) {
 // insert), one with another fingerprint is refused, and a request repeating
 // event ids (a second round of the same transaction) sees the key too.
 func TestOneKeyTwiceInOneBatch(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	blocker := Stream{ID: ulid.Make(), Type: "test"}
 	enqueue, release := queueBehindLock(t, s, db, blocker)
@@ -260,6 +265,7 @@ func TestOneKeyTwiceInOneBatch(t *testing.T) {
 // A keyed request refused by the database (its data holds \u0000) fails
 // alone; the keyed requests it shared a batch with store their keys once.
 func TestAKeyedBatchRefusedByTheDatabaseIsRunRequestByRequest(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	blocker := Stream{ID: ulid.Make(), Type: "test"}
 	enqueue, release := queueBehindLock(t, s, db, blocker)
@@ -311,8 +317,10 @@ func heldGlobalLock(t *testing.T, db *pgtest.DB) (release func()) {
 	return release
 }
 
-// waitingWithKeyLock waits for a backend that holds a key lock (advisory,
-// two-int4 space) and waits for the global lock, and returns its pid.
+// waitingWithKeyLock waits for a backend of this test's database that holds
+// a key lock (advisory, two-int4 space) and waits for the global lock, and
+// returns its pid. (Advisory locks are per database; pg_locks shows the
+// whole cluster's.)
 func waitingWithKeyLock(t *testing.T, db *pgtest.DB) int {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -321,6 +329,7 @@ func waitingWithKeyLock(t *testing.T, db *pgtest.DB) int {
 		err := db.Owner.QueryRow(context.Background(), `
 			SELECT w.pid FROM pg_locks w
 			 WHERE w.locktype = 'advisory' AND NOT w.granted AND w.objsubid = 1
+			   AND w.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			   AND EXISTS (SELECT FROM pg_locks k WHERE k.pid = w.pid AND k.locktype = 'advisory'
 			                  AND k.objsubid = 2 AND k.granted)
 			 LIMIT 1`).Scan(&pid)
@@ -340,6 +349,7 @@ func waitingWithKeyLock(t *testing.T, db *pgtest.DB) int {
 // appends, once. Alone (events_append_keyed) and in a batch of two
 // (events_append_batch).
 func TestABackendDyingBetweenKeyAndAppendLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d keyed requests", n), func(t *testing.T) {
 			s, db := newInternalStore(t)
@@ -415,6 +425,7 @@ func holdStreamLock(t *testing.T, db *pgtest.DB, stream Stream) (release func())
 // whether it happened; it did (the batch carries on without it), and the
 // retry with the same key gets its result without appending again.
 func TestAKeyedAppendWhoseCallerGaveUpIsReplayed(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	x, y := Stream{ID: ulid.Make(), Type: "test"}, Stream{ID: ulid.Make(), Type: "test"}
 	releaseY := holdStreamLock(t, db, y)
@@ -463,6 +474,7 @@ func TestAKeyedAppendWhoseCallerGaveUpIsReplayed(t *testing.T) {
 }
 
 func TestExpiredKeysNoLongerDedupe(t *testing.T) {
+	t.Parallel()
 	s, db := newInternalStore(t)
 	ctx := context.Background()
 	st := Stream{ID: ulid.Make(), Type: "test"}

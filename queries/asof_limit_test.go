@@ -15,6 +15,7 @@ import (
 // events. A stream past the cap can only predate it; such an order answers
 // within the cap and refuses, naming as_of, what lies beyond.
 func TestAsOfReadsAreBounded(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, queries.Options{})
 	created := e.create(newOrder{customer: "c-cap", items: []order.ItemAdded{item("mug", 1, 100)}})
 	path := "/v1/orders/" + created.id.String()
