@@ -171,11 +171,9 @@ func (a *API) orderAsOf(ctx context.Context, id ulid.ULID, at asOf) (Order, erro
 				done = true
 				break
 			}
-			ev, err := a.registry.Decode(e.Type, e.SchemaVersion, e.Data)
-			if err != nil {
+			if _, err := a.registry.Apply(&st, e.Type, e.SchemaVersion, e.Data); err != nil {
 				return Order{}, fmt.Errorf("order %s version %d: %w", id, e.Version, err)
 			}
-			st.Apply(ev)
 			updated = e.RecordedAt
 		}
 		from += int64(len(evs))
