@@ -317,11 +317,9 @@ func (s *Service) load(ctx context.Context, id ulid.ULID, from order.State) (ord
 		if r.Version != st.Version+1 {
 			return order.State{}, fmt.Errorf("order %s: read version %d after %d", id, r.Version, st.Version)
 		}
-		e, err := s.registry.Decode(r.Type, r.SchemaVersion, r.Data)
-		if err != nil {
+		if _, err := s.registry.Apply(&st, r.Type, r.SchemaVersion, r.Data); err != nil {
 			return order.State{}, fmt.Errorf("order %s version %d: %w", id, r.Version, err)
 		}
-		st.Apply(e)
 	}
 	if st.Exists() {
 		s.cache().put(id, st)

@@ -16,6 +16,10 @@
 //     unknown types, unknown fields, missing fields and wrongly-cased field
 //     names are errors, because a silently-zeroed field in a fact would be
 //     folded into every read model forever.
+//   - Readers of stored events use Registry.Apply (to fold) or
+//     Registry.Current (to show them in the current schema); read.go states
+//     the one rule where they differ, for event types this code does not
+//     know: a fold fails, a reader that shows events passes them through.
 //   - State is the left fold of an order's events. Apply never fails: events
 //     are facts already accepted, so the fold records them even when they look
 //     odd (a removal of an unknown SKU is a no-op). Validation lives in the

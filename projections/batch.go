@@ -357,12 +357,11 @@ func (w *scratch) reject(out *batchOutcome, ds []Delivery, deliveries []int, aft
 // rebuild both fold with it.
 func (r *Runtime) fold(s order.State, evs []eventstore.RecordedEvent, changes []Change) ([]Change, order.State, error) {
 	for _, rec := range evs {
-		e, err := r.registry.Decode(rec.Type, rec.SchemaVersion, rec.Data)
+		before := s
+		e, err := r.registry.Apply(&s, rec.Type, rec.SchemaVersion, rec.Data)
 		if err != nil {
 			return changes, s, fmt.Errorf("decode version %d: %w", rec.Version, err)
 		}
-		before := s
-		s.Apply(e)
 		changes = append(changes, Change{Before: before, After: s, Event: e, Recorded: rec})
 	}
 	return changes, s, nil

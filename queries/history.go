@@ -88,11 +88,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) upcastEvent(e eventstore.RecordedEvent) (HistoryEvent, error) {
-	ev, err := a.registry.Decode(e.Type, e.SchemaVersion, e.Data)
-	if err != nil {
-		return HistoryEvent{}, fmt.Errorf("history %s version %d: %w", e.StreamID, e.Version, err)
-	}
-	_, schema, data, err := a.registry.Encode(ev)
+	schema, data, err := a.registry.Current(e.Type, e.SchemaVersion, e.Data)
 	if err != nil {
 		return HistoryEvent{}, fmt.Errorf("history %s version %d: %w", e.StreamID, e.Version, err)
 	}

@@ -75,6 +75,22 @@ func TestHistoryUpcastsOldEvents(t *testing.T) {
 			t.Errorf("past the end: %+v, want an empty list", h)
 		}
 	})
+	t.Run("an event of a type this code does not know is shown as stored; as_of cannot fold past it", func(t *testing.T) {
+		b := e.create(newOrder{customer: "c-2"})
+		future := `{"anything":[1,2]}`
+		e.appendRaw(b.id, eventstore.EventData{ID: ulid.Make(), Type: "FromTheFuture", SchemaVersion: 7, Data: json.RawMessage(future)})
+		var h historyReply
+		e.get("/v1/orders/"+b.id.String()+"/history").ok(t, &h)
+		if len(h.Events) != 2 || h.Events[1].Type != "FromTheFuture" || h.Events[1].SchemaVersion != 7 ||
+			h.Events[1].StoredSchemaVersion != 7 || string(h.Events[1].Data) != future {
+			t.Fatalf("history = %+v", h.Events)
+		}
+		var o queries.Order
+		e.get("/v1/orders/"+b.id.String()+"?as_of=1").ok(t, &o) // the prefix before it folds
+		if o.Version != 1 {
+			t.Errorf("as_of=1: version %d", o.Version)
+		}
+	})
 	t.Run("an unknown order is a 404", func(t *testing.T) {
 		e.get("/v1/orders/"+ulid.Make().String()+"/history").problem(t, http.StatusNotFound, "order-not-found", "")
 	})

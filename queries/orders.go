@@ -171,11 +171,9 @@ func (a *API) orderAsOf(ctx context.Context, id ulid.ULID, at asOf) (Order, erro
 				detail: fmt.Sprintf("this order has more than %d events, the most an as_of read folds; ask for an earlier time or a version", order.MaxEvents),
 				fields: []httpx.FieldError{{Field: "as_of", Message: fmt.Sprintf("lies beyond the order's first %d events", order.MaxEvents)}}}
 		}
-		ev, err := a.registry.Decode(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
+		if _, err := a.registry.Apply(&st, e.Type, e.SchemaVersion, e.Data); err != nil {
 			return Order{}, fmt.Errorf("order %s version %d: %w", id, e.Version, err)
 		}
-		st.Apply(ev)
 		updated = e.RecordedAt
 	}
 	switch {

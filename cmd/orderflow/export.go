@@ -13,7 +13,7 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/order"
-	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/export"
 )
 
 func runExport(ctx context.Context, args []string) error {
@@ -33,7 +33,7 @@ func runExport(ctx context.Context, args []string) error {
 	var filter eventstore.Filter
 	if err := f.parse(args, func() {
 		c.validate(f, false, pg.Query)
-		f.check(format != projections.FormatNDJSON && format != projections.FormatCSV, "--format=%q: want ndjson or csv", format)
+		f.check(format != export.FormatNDJSON && format != export.FormatCSV, "--format=%q: want ndjson or csv", format)
 		if from != "" {
 			if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
 				filter.From = t
@@ -85,7 +85,7 @@ func runExport(ctx context.Context, args []string) error {
 			progress = func(p int64) { fmt.Fprintf(os.Stderr, "\rexport: %s", bar(p-after, upTo-after)) }
 		}
 	}
-	n, err := projections.Export(ctx, store, order.NewRegistry(), filter, format, w, progress)
+	n, err := export.Export(ctx, store, order.NewRegistry(), filter, format, w, progress)
 	if progress != nil {
 		fmt.Fprintln(os.Stderr)
 	}

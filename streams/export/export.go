@@ -1,11 +1,10 @@
-package projections
+package export
 
 import (
 	"bufio"
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -26,9 +25,9 @@ var CSVHeader = []string{"position", "event_id", "stream_id", "stream_type", "ve
 	"recorded_at", "correlation_id", "causation_id", "actor", "request_id", "data"}
 
 // Export writes every event matching f to w in global order, one page in
-// memory at a time. Events are upcast to their current schema version, as
-// projections and rebuilds see them; an event of a type this code does not
-// know is exported as stored. progress, if set, is called with the last
+// memory at a time. Events are in their current schema version, as
+// projections and rebuilds see them (order.Registry.Current: an event of a
+// type this code does not know is exported as stored). progress, if set, is called with the last
 // position written.
 func Export(ctx context.Context, store *eventstore.Store, reg *order.Registry, f eventstore.Filter, format string, w io.Writer, progress func(position int64)) (int64, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -62,11 +61,12 @@ func Export(ctx context.Context, store *eventstore.Store, reg *order.Registry, f
 		return 0, fmt.Errorf("export format %q: want %s or %s", format, FormatNDJSON, FormatCSV)
 	}
 	err := store.Scan(ctx, f, func(e eventstore.RecordedEvent) error {
-		up, err := Upcast(reg, e)
+		version, data, err := reg.Current(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
-			return err
+			return fmt.Errorf("event %s: %w", e.ID, err)
 		}
-		if err := write(up); err != nil {
+		e.SchemaVersion, e.Data = version, data
+		if err := write(e); err != nil {
 			return err
 		}
 		n++
@@ -79,23 +79,4 @@ func Export(ctx context.Context, store *eventstore.Store, reg *order.Registry, f
 		return n, err
 	}
 	return n, bw.Flush()
-}
-
-// Upcast returns e with its data in the current schema version of its type
-// (decoded through the upcaster chain and encoded again). Unknown types are
-// returned as stored.
-func Upcast(reg *order.Registry, e eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {
-	ev, err := reg.Decode(e.Type, e.SchemaVersion, e.Data)
-	if errors.Is(err, order.ErrUnknownEvent) {
-		return e, nil
-	}
-	if err != nil {
-		return e, fmt.Errorf("event %s: %w", e.ID, err)
-	}
-	_, version, data, err := reg.Encode(ev)
-	if err != nil {
-		return e, fmt.Errorf("event %s: %w", e.ID, err)
-	}
-	e.SchemaVersion, e.Data = version, data
-	return e, nil
 }
