@@ -22,6 +22,7 @@ func runBenchPipeline(ctx context.Context, args []string) error {
 	f := newFlags("bench pipeline", "Drives a running orderflow (every role) at a fixed open-loop command rate and measures, per command, the time from its 2xx until every read model reflects it (its Consistency-Token sent to the four query endpoints, one command in --fresh-every) and until its event frame on a WebSocket subscribed to the orders channel; samples GET /v1/projections every second, then times the return to zero lag after the load. With --find-max, repeats at rising rates for --window each to find the highest whose lag stays under --max-lag.")
 	benchLogging(f, &c)
 	f.string(&cfg.URL, "url", "ORDERFLOW_BENCH_URL", "http://127.0.0.1:8080", "the running orderflow (all roles)")
+	f.string(&cfg.OpsURL, "ops-url", "ORDERFLOW_BENCH_OPS_URL", "http://127.0.0.1:9090", "its operations listener (GET /v1/projections)")
 	f.float(&cfg.Rate, "rate", "ORDERFLOW_BENCH_RATE", 1500, "open-loop commands per second (with --find-max: the first rate tried)")
 	f.int(&cfg.Clients, "clients", "ORDERFLOW_BENCH_CLIENTS", 64, "concurrent clients: bound the commands in flight")
 	f.bool(&cfg.Keyed, "keyed", "ORDERFLOW_BENCH_KEYED", false, "send an Idempotency-Key with every command")

@@ -17,16 +17,17 @@ import (
 // server is an `orderflow serve` child process on free local ports, with
 // the embedded Kafka broker, its output going to a log file.
 type server struct {
-	URL  string
-	cmd  *exec.Cmd
+	URL    string // the public listener
+	OpsURL string // the operations listener (/v1/projections, /readyz)
+	cmd    *exec.Cmd
 	done chan error
 	log  *os.File
 }
 
 // serverEnv are the variables startServer sets; the rest of the
 // environment passes through (GOGC, ORDERFLOW_DB_MAX_CONNS, ...).
-var serverEnv = []string{"DATABASE_URL", "ORDERFLOW_HTTP_ADDR", "ORDERFLOW_ROLES", "ORDERFLOW_KAFKA_EMBEDDED_ADDR",
-	"KAFKA_BROKERS", "ORDERFLOW_LOG_LEVEL", "ORDERFLOW_MIGRATE"}
+var serverEnv = []string{"DATABASE_URL", "ORDERFLOW_HTTP_ADDR", "ORDERFLOW_OPS_ADDR", "ORDERFLOW_ROLES", "ORDERFLOW_KAFKA_EMBEDDED_ADDR",
+	"KAFKA_BROKERS", "ORDERFLOW_LOG_LEVEL", "ORDERFLOW_MIGRATE", "ORDERFLOW_RATE_COMMANDS", "ORDERFLOW_RATE_QUERIES", "ORDERFLOW_RATE_STREAM"}
 
 // readyTimeout bounds the wait for /readyz after the start.
 const readyTimeout = 90 * time.Second
@@ -43,6 +44,10 @@ func startServer(ctx context.Context, binary, dbURL, roles, logPath string) (*se
 	if err != nil {
 		return nil, err
 	}
+	opsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logf, err := os.Create(logPath) // #nosec G304 -- in the output directory the operator named
 	if err != nil {
 		return nil, err
@@ -55,13 +60,17 @@ func startServer(ctx context.Context, binary, dbURL, roles, logPath string) (*se
 		}
 	}
 	cmd.Env = append(cmd.Env, "DATABASE_URL="+dbURL, "ORDERFLOW_HTTP_ADDR="+httpAddr, "ORDERFLOW_ROLES="+roles,
-		"ORDERFLOW_KAFKA_EMBEDDED_ADDR="+kafkaAddr, "KAFKA_BROKERS=", "ORDERFLOW_LOG_LEVEL=warn", "ORDERFLOW_MIGRATE=true")
+		"ORDERFLOW_KAFKA_EMBEDDED_ADDR="+kafkaAddr, "KAFKA_BROKERS=", "ORDERFLOW_LOG_LEVEL=warn", "ORDERFLOW_MIGRATE=true",
+		"ORDERFLOW_OPS_ADDR="+opsAddr,
+		// One load generator is one client: the per-client rate limits
+		// would measure 429s, not the pipeline.
+		"ORDERFLOW_RATE_COMMANDS=0", "ORDERFLOW_RATE_QUERIES=0", "ORDERFLOW_RATE_STREAM=0")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return nil, fmt.Errorf("start %s serve: %w", binary, err)
 	}
-	s := &server{URL: "http://" + httpAddr, cmd: cmd, done: make(chan error, 1), log: logf}
+	s := &server{URL: "http://" + httpAddr, OpsURL: "http://" + opsAddr, cmd: cmd, done: make(chan error, 1), log: logf}
 	go func() { s.done <- cmd.Wait() }()
 	if err := s.waitReady(ctx); err != nil {
 		s.stop()

@@ -189,8 +189,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 	case "api-closed", "api-keyed":
 		keyed := name == "api-keyed"
 		var res loadgen.Result
-		err := r.withServer(ctx, name, "api", func(url string) (err error) {
-			res, err = loadgen.Run(ctx, loadgen.Config{URL: url, Clients: cfg.Clients, Keyed: keyed, Warmup: cfg.Warmup, Duration: cfg.Duration})
+		err := r.withServer(ctx, name, "api", func(srv *server) (err error) {
+			res, err = loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Clients: cfg.Clients, Keyed: keyed, Warmup: cfg.Warmup, Duration: cfg.Duration})
 			return err
 		})
 		if err != nil {
@@ -205,8 +205,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 		return CommandsScenario(name+" (--roles api)", res, false, t), nil
 	case "api-open":
 		var res loadgen.Result
-		err := r.withServer(ctx, name, "api", func(url string) (err error) {
-			res, err = loadgen.Run(ctx, loadgen.Config{URL: url, Clients: cfg.Clients, Rate: cfg.OpenRate, Warmup: cfg.Warmup, Duration: cfg.Duration, MaxBehind: cfg.MaxBehind})
+		err := r.withServer(ctx, name, "api", func(srv *server) (err error) {
+			res, err = loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Clients: cfg.Clients, Rate: cfg.OpenRate, Warmup: cfg.Warmup, Duration: cfg.Duration, MaxBehind: cfg.MaxBehind})
 			return err
 		})
 		if err != nil {
@@ -219,8 +219,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 			rate, t = cfg.WSRate, Targets{WS: "p99 < 50 ms"}
 		}
 		var res pipebench.Result
-		err := r.withServer(ctx, name, "api,relay,projector,hub", func(url string) (err error) {
-			res, err = pipebench.Run(ctx, pipebench.Config{URL: url, Rate: rate, Clients: cfg.Clients, Warmup: cfg.Warmup,
+		err := r.withServer(ctx, name, "api,relay,projector,hub", func(srv *server) (err error) {
+			res, err = pipebench.Run(ctx, pipebench.Config{URL: srv.URL, OpsURL: srv.OpsURL, Rate: rate, Clients: cfg.Clients, Warmup: cfg.Warmup,
 				Duration: cfg.Duration, DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log})
 			return err
 		})
@@ -235,8 +235,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 			best  float64
 			steps []pipebench.Step
 		)
-		err := r.withServer(ctx, name, "api,relay,projector,hub", func(url string) (err error) {
-			best, steps, err = pipebench.FindMax(ctx, pipebench.FindMaxConfig{MaxLag: findMaxLag, Pipeline: pipebench.Config{URL: url,
+		err := r.withServer(ctx, name, "api,relay,projector,hub", func(srv *server) (err error) {
+			best, steps, err = pipebench.FindMax(ctx, pipebench.FindMaxConfig{MaxLag: findMaxLag, Pipeline: pipebench.Config{URL: srv.URL, OpsURL: srv.OpsURL,
 				Rate: cfg.PipelineRate, Clients: cfg.Clients, Warmup: cfg.Warmup, Duration: cfg.FindMaxWindow,
 				DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log}},
 				func(s pipebench.Step) {
@@ -268,7 +268,7 @@ func (r *suite) database(ctx context.Context, name string) (string, func(), erro
 
 // withServer runs fn against a fresh `orderflow serve --roles roles` on a
 // fresh database, stopped and dropped afterwards.
-func (r *suite) withServer(ctx context.Context, name, roles string, fn func(url string) error) error {
+func (r *suite) withServer(ctx context.Context, name, roles string, fn func(*server) error) error {
 	db, drop, err := r.database(ctx, name)
 	if err != nil {
 		return err
@@ -281,7 +281,7 @@ func (r *suite) withServer(ctx context.Context, name, roles string, fn func(url 
 	}
 	defer srv.stop()
 	r.log.Info("bench: serving", "scenario", name, "roles", roles, "url", srv.URL, "log", logPath)
-	return fn(srv.URL)
+	return fn(srv)
 }
 
 func (r *suite) pgbench(ctx context.Context) (benchreport.Scenario, error) {

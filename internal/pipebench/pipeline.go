@@ -18,6 +18,9 @@ import (
 type Config struct {
 	// URL is an orderflow running every role: http://host:port. Required.
 	URL string
+	// OpsURL is its operations listener, where GET /v1/projections is
+	// served. Default http://127.0.0.1:9090 (ORDERFLOW_OPS_ADDR's).
+	OpsURL string
 	// Rate is the open-loop command rate per second. Required.
 	Rate float64
 	// Clients bounds the commands in flight (loadgen). Default 64.
@@ -47,6 +50,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.OpsURL == "" {
+		c.OpsURL = "http://127.0.0.1:9090"
+	}
 	if c.Clients == 0 {
 		c.Clients = 64
 	}
@@ -159,7 +165,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	go func() { defer bg.Done(); feed.read(ctx, conn) }()
 
 	start := time.Now()
-	lag := newLagSampler(cfg.URL, start)
+	lag := newLagSampler(cfg.OpsURL, start)
 	bg.Add(1)
 	go func() { defer bg.Done(); lag.run(ctx, cfg.LagEvery) }()
 
