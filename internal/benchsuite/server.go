@@ -20,8 +20,8 @@ type server struct {
 	URL    string // the public listener
 	OpsURL string // the operations listener (/v1/projections, /readyz)
 	cmd    *exec.Cmd
-	done chan error
-	log  *os.File
+	done   chan error
+	log    *os.File
 }
 
 // serverEnv are the variables startServer sets; the rest of the
