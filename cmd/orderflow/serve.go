@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -217,6 +218,11 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", checks.Public(time.Second))
 	opsMux.HandleFunc("GET /readyz", checks.Readyz)
 	opsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Profiles of the whole process under its real load, on the operations
+	// listener only: `go tool pprof http://127.0.0.1:9090/debug/pprof/profile?seconds=30`.
+	opsMux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	opsMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	opsMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
 	mux.Handle("GET /{$}", web.Handler())
 	mux.Handle("GET /assets/", web.Handler())
