@@ -46,7 +46,7 @@ func problemFor(ctx context.Context, err error) *httpx.Problem {
 		p.CurrentVersion = &conflict.Current
 		return p
 	case errors.Is(err, ErrOrderNotFound):
-		return httpx.NewProblem(http.StatusNotFound, "order-not-found", "Order not found", "no order has this id")
+		return httpx.OrderNotFound()
 	case errors.Is(err, ErrItemNotFound):
 		return httpx.NewProblem(http.StatusNotFound, "item-not-found", "Item not found", err.Error())
 	case errors.Is(err, ErrOrderExists):

@@ -80,7 +80,7 @@ func problemFor(ctx context.Context, err error) *httpx.Problem {
 		p.Errors = bad.fields
 		return p
 	case errors.Is(err, errOrderNotFound):
-		return httpx.NewProblem(http.StatusNotFound, "order-not-found", "Order not found", "no order has this id")
+		return httpx.OrderNotFound()
 	case errors.As(err, &notYet):
 		p := httpx.NewProblem(http.StatusNotFound, "order-not-found", "Order not found at as_of", notYet.detail)
 		p.CurrentVersion = notYet.current

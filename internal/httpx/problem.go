@@ -91,3 +91,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// OrderNotFound is the problem of an order that does not exist. The command
+// and query APIs answer it, and so does authorization for another
+// customer's order, which must look exactly like one that does not exist.
+func OrderNotFound() *Problem {
+	return NewProblem(http.StatusNotFound, "order-not-found", "Order not found", "no order has this id")
+}
