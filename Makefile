@@ -41,8 +41,16 @@ help: ## list the targets
 build: ## build bin/orderflow
 	$(GO) build -o bin/orderflow ./cmd/orderflow
 
-run: build pg-up ## build, ensure PostgreSQL, serve every role
-	DATABASE_URL="$$($(PGSCRIPT) url)" exec bin/orderflow serve
+# Development authentication: the server trusts the local development key
+# (.run/dev-jwt/, made on first use) and says so loudly; the token printed
+# here opens the dashboard (the #token fragment never reaches a server).
+run: build pg-up ## build, ensure PostgreSQL, serve every role with development authentication (prints a token)
+	@tok="$$(bin/orderflow token --sub dev --role staff,analyst,admin --ttl 12h)"; \
+	echo "development token (sub dev; staff, analyst, admin; 12 h), for curl -H \"Authorization: Bearer \$$TOKEN\":"; \
+	echo "  export TOKEN=$$tok"; \
+	echo "dashboard: http://127.0.0.1:9090/#token=$$tok"; \
+	echo "more: bin/orderflow token --sub c-42 --role customer"
+	DATABASE_URL="$$($(PGSCRIPT) url)" ORDERFLOW_AUTH_DEV=true exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
 test: race-toolchain kcat promtool browser-deps pg-up ## go vet, lint, then every test with -race against PostgreSQL (scripts/test.sh)

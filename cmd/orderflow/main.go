@@ -22,6 +22,7 @@ type command struct {
 func subcommands() []command {
 	return []command{
 		{"serve", "serve the platform (roles: api, relay, projector, hub)", runServe},
+		{"token", "mint a development bearer token (for a server with ORDERFLOW_AUTH_DEV=true)", runToken},
 		{"migrate", "apply or inspect database migrations (up, status)", runMigrate},
 		{"events", "event store: export, partitions, detach", runEvents},
 		{"kafka", "run the embedded Kafka broker on its own", runKafka},

@@ -26,6 +26,7 @@ import (
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/health"
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/migrate"
@@ -59,6 +60,7 @@ type serveConfig struct {
 
 	// Limits and transport security (transport.go, limits.go).
 	http               httpConfig
+	auth               authConfig
 	hub                hubLimits
 	dbStatementTimeout time.Duration
 }
@@ -135,6 +137,7 @@ func parseServe(args []string) (serveConfig, error) {
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
 	c.http.register(f)
+	c.auth.register(f)
 	c.hub.register(f)
 	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
@@ -150,6 +153,7 @@ func parseServe(args []string) (serveConfig, error) {
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
 		c.http.validate(f, c.httpAddr)
+		c.auth.validate(f)
 		c.hub.validate(f)
 		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
 			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
@@ -207,25 +211,41 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	defer func() { _ = versions.Close() }()
 	checks.Add("migrations", migrationsCheck(versions))
 
+	verifier, err := c.auth.verifier(ctx, log)
+	if err != nil {
+		return err
+	}
+	owners, err := auth.NewStoreOwners(viewStore, auth.DefaultOwnersCache)
+	if err != nil {
+		return err
+	}
+	// Every route is registered through the guard, which serves it behind
+	// its rule in internal/auth's table (a route missing there is refused
+	// to everyone, and stops the start below).
+	guard := auth.NewGuard(owners, log)
 	// mux is the public listener's, opsMux the operations listener's.
 	mux, opsMux := http.NewServeMux(), http.NewServeMux()
+	public, opsRoutes := guard.Mux(mux), guard.Mux(opsMux)
 	clients := c.http.clients()
 	limiter, err := c.http.limiter(reg, clients)
 	if err != nil {
 		return err
 	}
-	mux.HandleFunc("GET /healthz", health.Healthz)
-	mux.HandleFunc("GET /readyz", checks.Public(time.Second))
-	opsMux.HandleFunc("GET /readyz", checks.Readyz)
-	opsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// The rate limits run after authentication, so they count per subject,
+	// and before the rule (a refused request costs its client a token).
+	api := guard.Mux(limiter.Mux(mux))
+	public.HandleFunc("GET /healthz", health.Healthz)
+	public.HandleFunc("GET /readyz", checks.Public(time.Second))
+	opsRoutes.HandleFunc("GET /readyz", checks.Readyz)
+	opsRoutes.HandleFunc("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}).ServeHTTP)
 	// Profiles of the whole process under its real load, on the operations
 	// listener only: `go tool pprof http://127.0.0.1:9090/debug/pprof/profile?seconds=30`.
-	opsMux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	opsMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	opsMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
-	mux.Handle("GET /{$}", web.Handler())
-	mux.Handle("GET /assets/", web.Handler())
+	opsRoutes.HandleFunc("GET /debug/pprof/", pprof.Index)
+	opsRoutes.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	opsRoutes.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	public.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
+	public.HandleFunc("GET /{$}", web.Handler().ServeHTTP)
+	public.HandleFunc("GET /assets/", web.Handler().ServeHTTP)
 	registry := order.NewRegistry()
 	// Only the command role appends, so it keeps the partitions ready and
 	// expires the idempotency keys (started below, with the other parts).
@@ -237,8 +257,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		svc := commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
-		commands.NewAPI(svc).Register(limiter.Mux(mux))
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(limiter.Mux(mux))
+		commands.NewAPI(svc).Register(api)
+		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(api)
 	}
 
 	var rl *relay.Relay
@@ -309,25 +329,28 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 				return err
 			}
 			// GET /v1/stream; Run closes its WebSockets (1001) when ctx ends.
-			mux.Handle("GET "+hub.Path, limiter.Limit(httpx.ClassStream, h))
+			mux.Handle("GET "+hub.Path, limiter.Limit(httpx.ClassStream, guard.Protect("GET "+hub.Path, h)))
 			g.Go(func() error {
 				defer func() { _ = sub.Close() }()
 				return h.Run(ctx)
 			})
 		}
 	}
-	opsMux.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	opsRoutes.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	if unruled := guard.Unruled(); len(unruled) > 0 {
+		return fmt.Errorf("routes without an access rule in internal/auth: %s", strings.Join(unruled, ", "))
+	}
 	if cmdStore != nil {
 		g.Go(func() error { return cmdStore.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
 		g.Go(func() error { return expireKeys(ctx, cmdStore, log) })
 	}
 	httpx.HandleUnmatched(mux)
-	public, opsHandler, err := c.http.handlers(log, reg, mux, opsMux)
+	publicHandler, opsHandler, err := c.http.handlers(log, reg, verifier, mux, opsMux)
 	if err != nil {
 		return err
 	}
 	g.Go(func() error {
-		return serveHTTP(ctx, c.http.server(public, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
+		return serveHTTP(ctx, c.http.server(publicHandler, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
 	})
 	g.Go(func() error {
 		return serveHTTP(ctx, c.http.server(opsHandler, log), c.http.opsAddr, "", "", c.shutdownTimeout, log)

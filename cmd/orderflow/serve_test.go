@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
@@ -32,8 +33,12 @@ func TestServeWithALoginPerRoleNeverConnectsAsTheOwner(t *testing.T) {
 
 	// A command, then the query of its read model, fresh: the command,
 	// relay, projector and query roles each did their part.
-	res, err := http.Post(srv.URL+"/v1/orders", "application/json",
+	customer := testenv.Bearer(t, "c-1", auth.Customer)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/orders",
 		strings.NewReader(`{"customer_id":"c-1","currency":"EUR","items":[{"sku":"S","name":"N","quantity":1,"unit_price_minor":100}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", customer)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +51,7 @@ func TestServeWithALoginPerRoleNeverConnectsAsTheOwner(t *testing.T) {
 	for {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+location, nil)
 		req.Header.Set("Consistency-Token", token)
+		req.Header.Set("Authorization", customer)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/httpx"
 )
 
@@ -121,12 +122,14 @@ func (h *httpConfig) limiter(reg prometheus.Registerer, clients *httpx.Clients) 
 }
 
 // handlers wraps the public routes and the operations routes. Public,
-// outermost first: request ids, panics and logging; security headers; CORS;
-// metrics; cross-origin protection; the routes (rate limits sit on the
-// routes, by class). The operations listener serves its own routes and,
-// for every other path, the public chain, so that the dashboard opened
-// there reaches /v1/projections and the detailed /readyz on its own origin.
-func (h *httpConfig) handlers(log *slog.Logger, reg prometheus.Registerer, public, ops *http.ServeMux) (http.Handler, http.Handler, error) {
+// outermost first: request ids, panics and logging; authentication (the
+// token verified and its principal recorded, refusing nothing: each
+// route's rule does); security headers; CORS; metrics; cross-origin
+// protection; the routes (rate limits and access rules sit on the routes).
+// The operations listener serves its own routes and, for every other path,
+// the public chain, so that the dashboard opened there reaches
+// /v1/projections and the detailed /readyz on its own origin.
+func (h *httpConfig) handlers(log *slog.Logger, reg prometheus.Registerer, v *auth.Verifier, public, ops *http.ServeMux) (http.Handler, http.Handler, error) {
 	origins := splitList(h.corsOrigins)
 	protected, err := httpx.CrossOriginProtection(origins, public)
 	if err != nil {
@@ -138,7 +141,7 @@ func (h *httpConfig) handlers(log *slog.Logger, reg prometheus.Registerer, publi
 	}
 	inner := httpx.SecurityHeaders(h.tls(), httpx.CORS(origins, measured))
 	ops.Handle("/", inner)
-	return httpx.Middleware(log, inner), httpx.Middleware(log, httpx.SecurityHeaders(false, ops)), nil
+	return httpx.Middleware(log, auth.Authenticate(v, inner)), httpx.Middleware(log, auth.Authenticate(v, httpx.SecurityHeaders(false, ops))), nil
 }
 
 // server is an http.Server with the configured timeouts and limits. The

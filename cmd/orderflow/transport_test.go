@@ -33,7 +33,8 @@ import (
 
 func TestServeConfigValidation(t *testing.T) {
 	cert, key := selfSigned(t)
-	base := []string{"--database-url=postgres://orderflow@127.0.0.1:5432/orderflow"}
+	base := []string{"--database-url=postgres://orderflow@127.0.0.1:5432/orderflow",
+		"--auth-jwks-url=https://idp.example.com/.well-known/jwks.json", "--auth-issuer=https://idp.example.com/", "--auth-audience=orderflow"}
 	bad := map[string][]string{
 		"an ops address that is no address":                  {"--ops-addr=nope"},
 		"the ops address equal to the HTTP address":          {"--http-addr=127.0.0.1:8080", "--ops-addr=127.0.0.1:8080"},
@@ -168,6 +169,9 @@ func send(t *testing.T, c *http.Client, method, url string, body string, header 
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// Every request carries a token of every role unless the test sends
+	// its own: these tests are about the transport, not about access.
+	req.Header.Set("Authorization", testenv.Operator(t))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -183,7 +187,9 @@ func send(t *testing.T, c *http.Client, method, url string, body string, header 
 	return response{res.StatusCode, res.Header, b}
 }
 
-const newOrderBody = `{"customer_id":"c-1","currency":"EUR","items":[{"sku":"BOOK-1","name":"A book","quantity":1,"unit_price_minor":1250}]}`
+// newOrderBody creates an order for the operator token's subject (a
+// customer creates orders for itself only).
+const newOrderBody = `{"customer_id":"` + testenv.OperatorSubject + `","currency":"EUR","items":[{"sku":"BOOK-1","name":"A book","quantity":1,"unit_price_minor":1250}]}`
 
 func TestServeTransport(t *testing.T) {
 	t.Parallel()
@@ -279,7 +285,7 @@ func TestServeTransport(t *testing.T) {
 		}
 	})
 	t.Run("a WebSocket stream outlives the write timeout", func(t *testing.T) {
-		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/v1/stream", nil)
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr+"/v1/stream", http.Header{"Authorization": {testenv.Operator(t)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +352,7 @@ func TestServeTLSAndRateLimits(t *testing.T) {
 	})
 	t.Run("WSS", func(t *testing.T) {
 		d := websocket.Dialer{TLSClientConfig: tlsConf, HandshakeTimeout: time.Minute}
-		ws, _, err := d.Dial("wss://"+srv.Addr+"/v1/stream", nil)
+		ws, _, err := d.Dial("wss://"+srv.Addr+"/v1/stream", http.Header{"Authorization": {testenv.Operator(t)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,7 +77,12 @@ var routeRules = map[string]Rule{
 	"GET /{$}":             public(), // the dashboard's page and files: the page asks for a token
 	"GET /assets/":         public(),
 	"GET /metrics":         opsNetwork(),
-	"GET /v1/projections":  ops(allow(every(Admin))),
+	// The Go profiler: operators' tools fetch it like Prometheus does
+	// /metrics, from the network the operations listener is on.
+	"GET /debug/pprof/":        opsNetwork(),
+	"GET /debug/pprof/profile": opsNetwork(),
+	"GET /debug/pprof/trace":   opsNetwork(),
+	"GET /v1/projections":      ops(allow(every(Admin))),
 
 	// Commands. Customers build their own orders (item changes and place
 	// are only possible while an order is a draft: the domain's rules);

@@ -33,6 +33,9 @@ type Server struct {
 // gets SIGTERM when the test ends (SIGKILL if it has not exited within
 // Patience).
 //
+// The binary accepts the tokens Token mints (authEnv): send one with every
+// request that is not public (Operator, Bearer).
+//
 // The per-client rate limits are off (ORDERFLOW_RATE_*=0): every test client
 // is 127.0.0.1, so one test's requests would throttle another's. A test of
 // the limits sets them in env.
@@ -60,7 +63,7 @@ func ServeDB(t testing.TB, databaseURL string, env ...string) *Server {
 		"ORDERFLOW_KAFKA_EMBEDDED_ADDR=" + s.KafkaAddr,
 		"KAFKA_BROKERS=",
 		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
-	}, env...), "serve")
+	}, append(authEnv(t), env...)...), "serve")
 	s.Restart(t)
 	return s
 }

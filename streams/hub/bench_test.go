@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -21,7 +22,9 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/benchstat"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // BenchmarkHub10kSubscribers: 10 000 WebSocket subscribers on one hub
@@ -83,7 +86,8 @@ func BenchmarkHub10kSubscribers(b *testing.B) {
 
 		base := inuse()
 		child := exec.Command(os.Args[0], "-test.run=^TestHelperBenchClients$", "-test.timeout=20m")
-		child.Env = append(os.Environ(), "HUB_BENCH_URL="+th.url, "HUB_BENCH_CHANNELS="+f.Name())
+		child.Env = append(os.Environ(), "HUB_BENCH_URL="+th.url, "HUB_BENCH_CHANNELS="+f.Name(),
+			"HUB_BENCH_AUTHORIZATION="+testenv.Bearer(b, testenv.StaffSubject, auth.Staff)) // the child's own test key would not verify here
 		child.Stderr = os.Stderr
 		stdin, _ := child.StdinPipe()
 		stdout, _ := child.StdoutPipe()
@@ -200,6 +204,7 @@ func TestHelperBenchClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	channels := strings.Fields(string(raw))
+	staffHeader := http.Header{"Authorization": {os.Getenv("HUB_BENCH_AUTHORIZATION")}}
 	type rec struct {
 		key string
 		ns  int64
@@ -219,7 +224,7 @@ func TestHelperBenchClients(t *testing.T) {
 			var ws *websocket.Conn
 			var err error
 			for try := 0; try < 5; try++ {
-				if ws, _, err = d.Dial(url, nil); err == nil {
+				if ws, _, err = d.Dial(url, staffHeader); err == nil {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
+
+	"github.com/orderflow/orderflow/internal/auth"
 )
 
 // closeGrace is how long the writer waits, after its close frame, for the
@@ -20,6 +22,7 @@ type conn struct {
 	h    *Hub
 	ws   *websocket.Conn
 	key  string                          // Config.ClientKey of the upgrade request
+	who  auth.Principal                  // the token's; its Expires closes the connection (4001)
 	send chan *websocket.PreparedMessage // SendQueue frames; full → 4008 (see DefaultSendQueue)
 	// drained has room for one signal: the writer wrote a frame. A reader
 	// pushing recovery history waits on it.
@@ -42,14 +45,14 @@ type conn struct {
 	subscribes *rate.Limiter
 }
 
-func newConn(h *Hub, ws *websocket.Conn, key string) *conn {
+func newConn(h *Hub, ws *websocket.Conn, key string, who auth.Principal) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	var subscribes *rate.Limiter
 	if h.cfg.SubscribeRate > 0 {
 		subscribes = rate.NewLimiter(rate.Limit(h.cfg.SubscribeRate), h.cfg.SubscribeBurst)
 	}
 	return &conn{
-		h: h, ws: ws, key: key, ctx: ctx, cancel: cancel, subscribes: subscribes,
+		h: h, ws: ws, key: key, who: who, ctx: ctx, cancel: cancel, subscribes: subscribes,
 		send:       make(chan *websocket.PreparedMessage, h.cfg.SendQueue),
 		drained:    make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
@@ -117,8 +120,12 @@ func (c *conn) pushHistory(pm *websocket.PreparedMessage) error {
 func (c *conn) writeLoop() {
 	cfg := &c.h.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
+	// The connection lives as long as its token: then 4001, and the client
+	// reconnects with a fresh token and its positions.
+	expiry := time.NewTimer(time.Until(c.who.Expires))
 	defer func() {
 		ping.Stop()
+		expiry.Stop()
 		_ = c.ws.Close() // unblocks the reader
 		c.h.wg.Done()
 	}()
@@ -144,6 +151,8 @@ func (c *conn) writeLoop() {
 			case c.drained <- struct{}{}:
 			default:
 			}
+		case <-expiry.C:
+			c.kill(CloseTokenExpired, ReasonTokenExpired)
 		case <-ping.C:
 			c.h.mu.Lock()
 			idle := len(c.subs) == 0 && time.Since(c.idleSince) >= cfg.IdleTimeout

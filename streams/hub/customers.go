@@ -58,3 +58,20 @@ func (c *customers) of(ctx context.Context, store Store, e eventstore.RecordedEv
 	c.cache.Add(e.StreamID, cid) // "" is cached too: such an order never gets a customer
 	return cid, nil
 }
+
+// ofOrder returns the customer of order id, "" when the order does not
+// exist (or names none). An order that does not exist is not remembered:
+// it may be created later, by anyone.
+func (c *customers) ofOrder(ctx context.Context, store Store, id ulid.ULID) (string, error) {
+	if cid, ok := c.cache.Get(id); ok {
+		return cid, nil
+	}
+	c.onLoad()
+	evs, err := store.ReadStream(ctx, eventstore.Stream{ID: id, Type: order.StreamType}, 1, 1)
+	if err != nil || len(evs) == 0 {
+		return "", err
+	}
+	cid, _ := order.CustomerOf(evs[0].Type, evs[0].Data)
+	c.cache.Add(id, cid)
+	return cid, nil
+}

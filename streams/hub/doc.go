@@ -6,6 +6,30 @@
 // Endpoint GET /v1/stream (WebSocket upgrade). JSON text frames. The JSON
 // Schema of every frame is protocol.schema.json in this directory.
 //
+// Authentication. The upgrade carries a bearer token (a JWT, see
+// internal/auth): in the Authorization header where the client can set one,
+// or, from a browser (which cannot), as a subprotocol beside the
+// protocol's own:
+//
+//	new WebSocket(url, ["orderflow.v1", "bearer." + token])
+//
+// The hub answers Sec-WebSocket-Protocol: orderflow.v1 and never echoes
+// the token; the token never appears in a URL. Without a valid token the
+// upgrade is refused with 401 (a role that may read no channel: 403),
+// before any WebSocket exists: a browser sees the connection fail (1006)
+// and learns why from any API call with the same token. A connection lives
+// as long as its token: at the token's exp the hub closes it with 4001
+// "token expired"; reconnect with a fresh token and resubscribe with your
+// positions, which loses nothing.
+//
+// Authorization, per subscribe, from internal/auth's rule table: orders
+// (every order's events) is for staff and analysts, never customers;
+// customer:<id> for staff, analysts and that customer; order:<id> for
+// staff, analysts and the order's customer. A customer subscribing to
+// orders or another's customer channel gets error forbidden; to another
+// customer's order, or one that does not exist, error not_found (the same
+// answer, so existence is not revealed). Both count as bad frames.
+//
 // Client → server:
 //
 //	{"type":"subscribe","channel":"order:<id>" | "customer:<id>" | "orders","since":<position>?}
@@ -45,7 +69,8 @@
 //
 // Errors have a stable code (CodeMalformed "malformed_frame",
 // "unknown_type", "bad_channel", "bad_position", "too_many_subscriptions",
-// "already_subscribed", "not_subscribed", "unavailable", "rate_limited"), a
+// "already_subscribed", "not_subscribed", "unavailable", "rate_limited",
+// "forbidden", "not_found"), a
 // message, and the channel when one is concerned. Every client-caused error
 // counts as a bad frame; Config.MaxBadFrames (10) of them close the
 // connection. rate_limited: a connection's subscribes are a token bucket
@@ -55,11 +80,14 @@
 // with your positions), 1008 "too many bad frames", 1009 a frame above
 // Config.MaxFrameSize (4096 bytes), 1013 "too many connections on this
 // node" (Config.MaxConnections, 10 000: try later or another node), 4000
-// "idle: no subscription" (none for Config.IdleTimeout, 2 min), 4008 "slow
+// "idle: no subscription" (none for Config.IdleTimeout, 2 min), 4001 "token
+// expired" (the token the connection was opened with reached its exp:
+// reconnect with a fresh one and your positions), 4008 "slow
 // consumer: send queue full" (the client did not read fast enough: its send
 // queue of Config.SendQueue = 256 frames filled; reconnect with your
 // positions), 4029 "too many connections from this client"
-// (Config.MaxConnectionsPerClient, 32, per Config.ClientKey). A refused
+// (Config.MaxConnectionsPerClient, 32, per Config.ClientKey: the token's
+// subject once authenticated). A refused
 // connection is upgraded and closed at once, so browsers see the code. The hub pings every 54 s
 // and closes a connection that sent nothing, not even a pong, for 60 s.
 // Origin: same-origin or Config.AllowedOrigins; requests without Origin

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/hub"
 	"github.com/orderflow/orderflow/streams/kafka"
@@ -77,7 +78,9 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	srv := httptest.NewServer(mux)
+	// As served: the token verified before the hub (whose channel rules
+	// read the principal); dial sends a staff token unless told otherwise.
+	srv := httptest.NewServer(auth.Authenticate(testenv.Verifier(t), mux))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -105,7 +108,9 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 	// Ready once the upgrade endpoint stops answering 503.
 	deadline := time.Now().Add(time.Minute)
 	for {
-		resp, err := http.Get(srv.URL + hub.Path)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+hub.Path, nil)
+		req.Header.Set("Authorization", testenv.Bearer(t, testenv.StaffSubject, auth.Staff))
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusServiceUnavailable {
@@ -196,6 +201,9 @@ func dial(t testing.TB, url string, opts ...dialOpt) (*client, error) {
 	hdr := http.Header{}
 	for _, o := range opts {
 		o(d, hdr)
+	}
+	if hdr.Get("Authorization") == "" && len(d.Subprotocols) == 0 {
+		hdr.Set("Authorization", testenv.Bearer(t, testenv.StaffSubject, auth.Staff))
 	}
 	ws, resp, err := d.Dial(url, hdr)
 	if err != nil {
@@ -353,6 +361,11 @@ func smallReadBuffer(d *websocket.Dialer, _ http.Header) {
 		}
 		return nc, err
 	}
+}
+
+// withToken dials with this Authorization: Bearer token.
+func withToken(tok string) dialOpt {
+	return func(_ *websocket.Dialer, h http.Header) { h.Set("Authorization", "Bearer "+tok) }
 }
 
 func withOrigin(o string) dialOpt {

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/auth"
 )
 
 // Path is where Register mounts the hub.
@@ -98,6 +100,10 @@ func New(cfg Config) (*Hub, error) {
 		// Bounds the 101 response's write: the server's own deadlines
 		// end with the hijack, and the writer sets one per frame after.
 		HandshakeTimeout: cfg.WriteWait,
+		// A browser that offers its token as a "bearer.<token>"
+		// subprotocol offers this one beside it, and gets this one back:
+		// the token is never echoed (internal/auth).
+		Subprotocols: []string{auth.StreamProtocol},
 	}
 	return h, nil
 }
@@ -193,6 +199,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "hub not serving (starting or shutting down)", http.StatusServiceUnavailable)
 		return
 	}
+	// The route's rule (internal/auth) answered 401 or 403 already; a hub
+	// served without one serves nobody.
+	who, ok := auth.FromContext(r.Context())
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="orderflow"`)
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+		return
+	}
 	key := h.cfg.ClientKey(r)
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -201,7 +215,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tc, ok := ws.NetConn().(*net.TCPConn); ok && h.cfg.SocketSendBuffer > 0 {
 		_ = tc.SetWriteBuffer(h.cfg.SocketSendBuffer)
 	}
-	c := newConn(h, ws, key)
+	c := newConn(h, ws, key, who)
 	h.mu.Lock()
 	code, reason, limit := 0, "", ""
 	switch {

@@ -37,6 +37,8 @@ const (
 	CodeNotSubscribed     = "not_subscribed"
 	CodeUnavailable       = "unavailable"  // the event store failed during recovery; retry later
 	CodeRateLimited       = "rate_limited" // Config.SubscribeRate exceeded; counts as a bad frame
+	CodeForbidden         = "forbidden"    // the token's roles may not read this channel (orders, another customer's)
+	CodeNotFound          = "not_found"    // order:<id> of an order that is not the customer's, or does not exist
 )
 
 // Close codes the hub sends. 1009 (frame above Config.MaxFrameSize) is sent
@@ -47,6 +49,7 @@ const (
 	CloseTooBig             = websocket.CloseMessageTooBig   // 1009: a frame above Config.MaxFrameSize
 	CloseTryAgainLater      = websocket.CloseTryAgainLater   // 1013: the node has Config.MaxConnections; try another node or later
 	CloseIdle               = 4000                           // no subscription for Config.IdleTimeout
+	CloseTokenExpired       = 4001                           // the token the connection was opened with expired: reconnect with a fresh one
 	CloseSlowConsumer       = 4008                           // send queue full: the client did not keep up
 	CloseTooManyConnections = 4029                           // this client has Config.MaxConnectionsPerClient open
 )
@@ -56,6 +59,7 @@ const (
 	ReasonGoingAway          = "going away"
 	ReasonPolicy             = "too many bad frames"
 	ReasonIdle               = "idle: no subscription"
+	ReasonTokenExpired       = "token expired"
 	ReasonSlowConsumer       = "slow consumer: send queue full"
 	ReasonNodeFull           = "too many connections on this node"
 	ReasonTooManyConnections = "too many connections from this client"

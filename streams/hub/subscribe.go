@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/auth"
 )
 
 // subscribe registers the subscription as recovering, replays what the
@@ -20,6 +22,9 @@ func (c *conn) subscribe(f clientFrame) {
 		c.fail(CodeBadPosition, "since must be ≥ 0", f.Channel)
 		return
 	}
+	if !c.authorize(cn) {
+		return
+	}
 	sub, head, ok := c.register(cn)
 	if !ok {
 		return
@@ -33,6 +38,41 @@ func (c *conn) subscribe(f clientFrame) {
 		c.h.m.recoveries.WithLabelValues(fmt.Sprint(recovered)).Inc()
 	}
 	c.goLive(sub, pos, recovered)
+}
+
+// authorize checks the subscribe against the channels' rule table
+// (internal/auth): the firehose is not for customers, customer:<id> is for
+// that customer, order:<id> for its owner. A refusal is an error frame and
+// counts as a bad frame, so guessing order ids ends in 1008; for a
+// customer, another's order and one that does not exist both answer
+// not_found.
+func (c *conn) authorize(cn channelName) bool {
+	kind, id := auth.ChannelOrders, ""
+	switch cn.kind {
+	case kindOrder:
+		kind, id = auth.ChannelOrder, cn.order.String()
+	case kindCustomer:
+		kind, id = auth.ChannelCustomer, cn.name[len(prefixCustomer):]
+	}
+	err := auth.ChannelAccess(c.who, kind, id, func() (owner string, err error) {
+		err = c.recoveryRead(func(s Store) (err error) {
+			owner, err = c.h.cust.ofOrder(c.ctx, s, cn.order)
+			return err
+		})
+		return owner, err
+	})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, auth.ErrForbidden):
+		c.fail(CodeForbidden, "your token's roles may not read this channel", cn.name)
+	case errors.Is(err, auth.ErrNotFound):
+		c.fail(CodeNotFound, "no such order among yours", cn.name)
+	case c.ctx.Err() == nil:
+		c.h.log.Warn("hub: order owner look-up failed", "channel", cn.name, "err", err)
+		c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", cn.name))
+	}
+	return false
 }
 
 // register adds a recovering subscription to cn and returns it with the
