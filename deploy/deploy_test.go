@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,7 +233,7 @@ func servedMetrics(t *testing.T) map[string]bool {
 	e := testenv.New(t)
 	srv := e.Serve(t)
 	post := func(path, body string) string {
-		res, err := (&httpClient{}).post(srv.URL+path, body)
+		res, err := (&httpClient{authz: testenv.Operator(t)}).post(srv.URL+path, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,13 +242,13 @@ func servedMetrics(t *testing.T) map[string]bool {
 	var created struct {
 		OrderID string `json:"order_id"`
 	}
-	if err := json.Unmarshal([]byte(post("/v1/orders", `{"customer_id":"c-1","currency":"EUR","items":[{"sku":"A","name":"a","quantity":1,"unit_price_minor":100}]}`)), &created); err != nil {
+	if err := json.Unmarshal([]byte(post("/v1/orders", `{"customer_id":"`+testenv.OperatorSubject+`","currency":"EUR","items":[{"sku":"A","name":"a","quantity":1,"unit_price_minor":100}]}`)), &created); err != nil {
 		t.Fatal(err)
 	}
 	post("/v1/orders/"+created.OrderID+"/place", "")
 
 	// A dashboard that resumes (hub_recoveries_total).
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/stream", nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/v1/stream", http.Header{"Authorization": {testenv.Operator(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}

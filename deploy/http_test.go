@@ -9,10 +9,12 @@ import (
 	"time"
 )
 
-type httpClient struct{}
+type httpClient struct {
+	authz string // the Authorization header of every request
+}
 
 // post sends a JSON command and returns the body of its 2xx answer.
-func (httpClient) post(url, body string) (string, error) {
+func (c httpClient) post(url, body string) (string, error) {
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		return "", err
@@ -20,6 +22,7 @@ func (httpClient) post(url, body string) (string, error) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", c.authz)
 	res, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
 		return "", err

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -52,6 +53,9 @@ type load struct {
 	id     string // prefixes every Idempotency-Key: keys of two loads never meet
 	urls   []string
 	client *http.Client
+	// tokens are the customers' (c-0 … c-6), each also staff: the
+	// customer builds and places its order, staff moves it on.
+	tokens [customers]string
 	pace   *time.Ticker // one command per tick, in total: the load's rate bound
 
 	ctx    context.Context
@@ -77,6 +81,9 @@ func startLoad(t testing.TB, workers int, rps float64, urls ...string) *load {
 		t: t, id: strconv.FormatInt(time.Now().UnixNano(), 36), urls: urls, ctx: ctx, cancel: cancel,
 		client: &http.Client{Timeout: requestDeadline, Transport: &http.Transport{MaxIdleConnsPerHost: workers}},
 		pace:   time.NewTicker(time.Duration(float64(time.Second) / rps)),
+	}
+	for i := range l.tokens {
+		l.tokens[i] = testenv.Bearer(t, customer(i), auth.Customer, auth.Staff)
 	}
 	for w := range workers {
 		l.wg.Go(func() { l.worker(w) })
@@ -112,11 +119,16 @@ func (l *load) worker(w int) {
 	}
 }
 
+// customers is how many customers the load's orders spread over.
+const customers = 7
+
+func customer(n int) string { return fmt.Sprintf("c-%d", n%customers) }
+
 // lifecycle creates an order with one item, adds another, places, pays,
 // ships, and delivers or cancels it.
 func (l *load) lifecycle(key string, n int) {
 	created, ok := l.command(key+"-create", "/v1/orders", map[string]any{
-		"customer_id": fmt.Sprintf("c-%d", n%7), "currency": "EUR",
+		"customer_id": customer(n), "currency": "EUR",
 		"items": []map[string]any{{"sku": "BOOK-1", "name": "A book", "quantity": 1, "unit_price_minor": 1000}},
 	}, n)
 	if !ok {
@@ -152,6 +164,7 @@ func (l *load) command(key, path string, body any, n int) (ack, bool) {
 	if body != nil {
 		raw, _ = json.Marshal(body)
 	}
+	authz := l.tokens[n%customers] // the order's customer's, whichever api process the attempt goes to
 	backoff := 20 * time.Millisecond
 	for {
 		select {
@@ -161,7 +174,7 @@ func (l *load) command(key, path string, body any, n int) (ack, bool) {
 		}
 		url := l.urls[n%len(l.urls)]
 		n++ // the next attempt goes to the next api process
-		a, f, retry := l.send(url+path, key, raw)
+		a, f, retry := l.send(url+path, key, authz, raw)
 		if f == nil {
 			return a, true
 		}
@@ -179,7 +192,7 @@ func (l *load) command(key, path string, body any, n int) (ack, bool) {
 
 // send makes one attempt. retry says whether the failure is one a client
 // retries (no answer, 5xx); anything else is recorded as unexpected.
-func (l *load) send(url, key string, body []byte) (ack, *failure, bool) {
+func (l *load) send(url, key, authz string, body []byte) (ack, *failure, bool) {
 	req, err := http.NewRequestWithContext(l.ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		l.t.Errorf("load: %v", err)
@@ -189,6 +202,7 @@ func (l *load) send(url, key string, body []byte) (ack, *failure, bool) {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", authz)
 	start := time.Now()
 	res, err := l.client.Do(req)
 	took := time.Since(start)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
 
@@ -42,6 +43,7 @@ func TestSIGTERMUnderLoadDrainsAndRestartsWithoutRedelivery(t *testing.T) {
 		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(written) }})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/orders/"+a.OrderID, nil)
 		req.Header.Set("Consistency-Token", token)
+		req.Header.Set("Authorization", testenv.Bearer(t, testenv.StaffSubject, auth.Staff))
 		res, err := (&http.Client{Timeout: requestDeadline, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
 		if err != nil {
 			t.Errorf("the request in flight at SIGTERM failed: %v", err)

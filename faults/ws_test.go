@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/auth"
+	"github.com/orderflow/orderflow/internal/testenv"
 )
 
 // dashboard is a WebSocket client as a dashboard is one: subscribed to
@@ -22,8 +25,9 @@ import (
 // the protocol's promise: positions strictly increasing on the channel,
 // across reconnects.
 type dashboard struct {
-	t    testing.TB
-	urls []string // ws://host:port/v1/stream
+	t     testing.TB
+	urls  []string // ws://host:port/v1/stream
+	authz string   // a staff token: the firehose is staff's
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -40,7 +44,7 @@ type dashboard struct {
 func startDashboard(t testing.TB, hubURLs ...string) *dashboard {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &dashboard{t: t, ctx: ctx, cancel: cancel}
+	d := &dashboard{t: t, ctx: ctx, cancel: cancel, authz: testenv.Bearer(t, testenv.StaffSubject, auth.Staff)}
 	for _, u := range hubURLs {
 		d.urls = append(d.urls, "ws"+strings.TrimPrefix(u, "http")+"/v1/stream")
 	}
@@ -72,7 +76,7 @@ func (d *dashboard) run() {
 // the connection ends. It reports whether it got as far as subscribing.
 func (d *dashboard) session(url string) bool {
 	dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	ws, res, err := dialer.DialContext(d.ctx, url, nil)
+	ws, res, err := dialer.DialContext(d.ctx, url, http.Header{"Authorization": {d.authz}})
 	if err != nil {
 		if res != nil {
 			_ = res.Body.Close()

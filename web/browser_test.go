@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/faultproxy"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
@@ -43,7 +44,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := streamReachable("ws://" + srv.OpsAddr + "/v1/stream"); err != nil {
+	// Every role: the page shows the feed (staff), the counts, and the
+	// pipeline's lag (admin); the script's commands create orders for the
+	// token's subject.
+	token := testenv.Token(t, testenv.OperatorSubject, auth.Roles...)
+	if err := streamReachable("ws://"+srv.OpsAddr+"/v1/stream", token); err != nil {
 		srv.Fatalf(t, "the page needs the WebSocket hub: %v", err)
 	}
 
@@ -57,7 +62,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	script := exec.CommandContext(ctx, node, filepath.Join("e2e", "dashboard.mjs"), "http://"+proxy.Addr()+"/", artifacts)
-	script.Env = append(os.Environ(), "ORDERFLOW_API_URL="+srv.URL, "ORDERFLOW_FAULT_URL="+control, "CHROMIUM="+chromiumPath)
+	script.Env = append(os.Environ(), "ORDERFLOW_API_URL="+srv.URL, "ORDERFLOW_FAULT_URL="+control, "CHROMIUM="+chromiumPath,
+		"ORDERFLOW_TOKEN="+token, "ORDERFLOW_SUBJECT="+testenv.OperatorSubject)
 	out := &lockedBuffer{}
 	script.Stdout, script.Stderr = out, out
 	err = script.Run()
@@ -89,9 +95,9 @@ func faultControl(t *testing.T, p *faultproxy.Proxy) string {
 // streamReachable checks the WebSocket upgrade at /v1/stream, so that a
 // missing or broken hub is reported as such rather than as a page that never
 // says "connected".
-func streamReachable(url string) error {
+func streamReachable(url, token string) error {
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	c, res, err := d.Dial(url, nil)
+	c, res, err := d.Dial(url, http.Header{"Authorization": {"Bearer " + token}})
 	if err == nil {
 		return c.Close()
 	}

@@ -10,6 +10,10 @@
 //                        web/browser_test.go puts a TCP proxy between the
 //                        browser and the server for this. Without it the
 //                        reconnect check is not run, and the script says so.
+//   ORDERFLOW_TOKEN      the bearer token (required): the page gets it pasted
+//                        into its form, then in a #token= fragment (what
+//                        make run prints); the script's commands send it too
+//   ORDERFLOW_SUBJECT    the token's subject: the customer its orders are for
 //   CHROMIUM             the browser binary (default /usr/bin/chromium)
 //
 // It exits non-zero on the first failed check and prints the screenshot
@@ -25,6 +29,12 @@ if (!base || !artifacts) {
   process.exit(2);
 }
 const api = process.env.ORDERFLOW_API_URL || base;
+const token = process.env.ORDERFLOW_TOKEN;
+const subject = process.env.ORDERFLOW_SUBJECT;
+if (!token || !subject) {
+  console.error('ORDERFLOW_TOKEN and ORDERFLOW_SUBJECT are required');
+  process.exit(2);
+}
 // WAIT_MS bounds every wait for the page. It is a hang guard, not a latency
 // target: on a machine whose cores are busy with other tests a healthy page
 // can take seconds, and the measured times are printed instead (how fast the
@@ -48,7 +58,7 @@ function step(msg) { console.log(`[dashboard] ${msg}`); }
 
 async function command(method, urlPath, body) {
   const res = await fetch(new URL(urlPath, api), {
-    method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    method, headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify(body),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${urlPath}: ${res.status} ${text}`);
@@ -80,10 +90,19 @@ async function main() {
     reports.push({ at: Date.now(), text: `request failed: ${r.method()} ${r.url()}: ${why}`, network: true });
   });
 
-  step(`opening ${base}`);
+  // Without a token the page asks for one and connects to nothing; the
+  // token pasted into its form connects it.
+  step(`opening ${base} without a token`);
   await page.goto(base);
+  await page.locator('#signin').waitFor({ state: 'visible', timeout: WAIT_MS });
+  const state = await page.getAttribute('#conn', 'data-state');
+  if (state !== 'signed out') throw new Error(`without a token the connection state is ${state}`);
+  step('the page asks for a token');
+  await page.fill('#signin-token', token);
+  await page.click('#signin button[type="submit"]');
   await page.locator('#conn[data-state="connected"]').waitFor({ timeout: WAIT_MS });
-  step('connected');
+  if (await page.isVisible('#signin')) throw new Error('the token form is still shown once connected');
+  step('connected with the pasted token');
   const label = (await page.textContent('#conn-label')).trim();
   if (label !== 'Connected') throw new Error(`connection label is ${JSON.stringify(label)}`);
   // The counts are loaded from the query API before we compare.
@@ -116,7 +135,7 @@ async function main() {
   }
 
   const created = await live('create', () => command('POST', '/v1/orders', {
-    customer_id: 'cust-e2e', currency: 'EUR', items: [{ sku: 'MUG-01', name: 'Mug', quantity: 2, unit_price_minor: 1250 }],
+    customer_id: subject, currency: 'EUR', items: [{ sku: 'MUG-01', name: 'Mug', quantity: 2, unit_price_minor: 1250 }],
   }), ['OrderCreated', 'ItemAdded'], { draft: +1 });
   const id = created.order_id;
   await live('place', () => command('POST', `/v1/orders/${id}/place`, {}), ['OrderPlaced'], { draft: -1, placed: +1 });
@@ -171,6 +190,18 @@ async function main() {
     await page.screenshot({ path: shot2, fullPage: true });
     console.log(`screenshot: ${shot2}`);
   }
+
+  // The link make run prints: a fresh tab (its own sessionStorage) opened
+  // at #token=… connects, and the token leaves the address bar at once.
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => reports.push({ at: Date.now(), text: `second tab: page error: ${e.message}`, network: false }));
+  await tab.goto(`${base}#token=${encodeURIComponent(token)}`);
+  await tab.locator('#conn[data-state="connected"]').waitFor({ timeout: WAIT_MS });
+  const left = await tab.evaluate(() => location.href);
+  if (left.includes('token')) throw new Error(`the token stayed in the address bar: ${left}`);
+  if (await tab.isVisible('#signin')) throw new Error('the token form is shown on a tab opened with #token=');
+  step('a tab opened at #token= connects, and the fragment is gone from its address');
+  await tab.close();
 
   // Failed requests while the connections were cut are the fault's
   // expected effect (the page showed it and recovered, checked above);

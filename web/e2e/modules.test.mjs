@@ -4,7 +4,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Orders, Revenue, parseStatusCounts } from '../static/assets/model.js';
-import { Stream, backoffMs, CLOSE_SLOW_CONSUMER } from '../static/assets/stream.js';
+import { Stream, backoffMs, CLOSE_SLOW_CONSUMER, CLOSE_TOKEN_EXPIRED } from '../static/assets/stream.js';
+import * as auth from '../static/assets/auth.js';
 import { formatMinor, minorDigits } from '../static/assets/money.js';
 
 const ZERO = { draft: 0, placed: 0, paid: 0, shipped: 0, delivered: 0, cancelled: 0 };
@@ -88,7 +89,7 @@ test('backoff grows exponentially with jitter and is capped near 5 s', () => {
 // FakeSocket stands in for the browser's WebSocket.
 class FakeSocket {
   static all = [];
-  constructor(url) { this.url = url; this.sent = []; FakeSocket.all.push(this); }
+  constructor(url, protocols) { this.url = url; this.protocols = protocols; this.sent = []; FakeSocket.all.push(this); }
   send(s) { this.sent.push(JSON.parse(s)); }
   close() { this.onclose?.({ code: 1006, reason: '' }); }
   open() { this.onopen(); }
@@ -96,11 +97,13 @@ class FakeSocket {
   drop(code, reason = '') { this.onclose({ code, reason }); }
 }
 
-function newStream() {
+function newStream(extra = {}) {
   FakeSocket.all = [];
-  const log = { events: [], states: [], notices: [], resets: 0 };
+  const log = { events: [], states: [], notices: [], resets: 0, expired: 0 };
   const s = new Stream({
     url: 'ws://x/v1/stream', channels: ['orders'], WebSocket: FakeSocket,
+    onTokenExpired: () => log.expired++,
+    ...extra,
     onEvent: (e) => log.events.push(e.position),
     onState: (st) => log.states.push(st.state),
     onNotice: (t) => log.notices.push(t),
@@ -163,4 +166,48 @@ test('a resume the server cannot honour reloads the snapshots and says so', asyn
   ws2.recv(event(4000)); // below the new start: a repeat
   ws2.recv(event(5001));
   assert.deepEqual(log.events, [101, 5001]);
+});
+
+class MemoryStore {
+  constructor() { this.m = new Map(); }
+  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
+  setItem(k, v) { this.m.set(k, String(v)); }
+  removeItem(k) { this.m.delete(k); }
+}
+
+test('a #token= fragment moves into the tab\'s storage and out of the address bar', () => {
+  const store = new MemoryStore();
+  const replaced = [];
+  const loc = { hash: '#token=eyJ.abc.def', pathname: '/', search: '?x=1' };
+  assert.equal(auth.takeToken(loc, store, { replaceState: (_s, _t, url) => replaced.push(url) }), 'eyJ.abc.def');
+  assert.deepEqual(replaced, ['/?x=1']);
+  assert.deepEqual(auth.headers({ Accept: 'application/json' }, store), { Accept: 'application/json', Authorization: 'Bearer eyJ.abc.def' });
+  assert.deepEqual(auth.protocols(store), ['orderflow.v1', 'bearer.eyJ.abc.def']);
+  assert.equal(auth.takeToken({ hash: '', pathname: '/', search: '' }, store, null), 'eyJ.abc.def', 'kept for the tab');
+  auth.setToken('Bearer  pasted.token.here ', store);
+  assert.equal(auth.token(store), 'pasted.token.here');
+  auth.clearToken(store);
+  assert.deepEqual(auth.protocols(store), ['orderflow.v1']);
+  assert.deepEqual(auth.headers({}, store), {});
+});
+
+test('the stream offers its token as a subprotocol, and waits for a new one after 4001', async () => {
+  let tok = 'first';
+  const { s, log } = newStream({ protocols: () => ['orderflow.v1', `bearer.${tok}`] });
+  const ws = FakeSocket.all[0];
+  assert.deepEqual(ws.protocols, ['orderflow.v1', 'bearer.first']);
+  ws.open();
+  ws.recv({ type: 'subscribed', channel: 'orders', position: 7, recovered: false });
+  ws.drop(CLOSE_TOKEN_EXPIRED, 'token expired');
+  await sleep(400); // past any backoff: no reconnect with the expired token
+  assert.equal(FakeSocket.all.length, 1);
+  assert.equal(log.expired, 1);
+  assert.equal(log.states.at(-1), 'signed out');
+  tok = 'second';
+  s.retryNow();
+  assert.equal(FakeSocket.all.length, 2);
+  const again = FakeSocket.all[1];
+  assert.deepEqual(again.protocols, ['orderflow.v1', 'bearer.second']);
+  again.open();
+  assert.deepEqual(again.sent, [{ type: 'subscribe', channel: 'orders', since: 7 }], 'resumes from its position');
 });

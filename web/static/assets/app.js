@@ -2,6 +2,7 @@
 // Everything it shows comes from this origin (see web/doc.go).
 
 import { Stream } from './stream.js';
+import * as auth from './auth.js';
 import { Orders, Revenue, STATUSES, parseStatusCounts } from './model.js';
 import { BarChart } from './chart.js';
 import { formatMinor } from './money.js';
@@ -28,6 +29,7 @@ function showState({ state, attempt, retryInMs }) {
     connected: 'Connected',
     reconnecting: `Reconnecting (attempt ${attempt}${retry})`,
     offline: `Offline, retrying (attempt ${attempt}${retry})`,
+    'signed out': 'Signed out: needs a token',
   }[state] ?? state;
 }
 
@@ -48,7 +50,8 @@ let countsTimer = null;
 async function loadCounts() {
   clearTimeout(countsTimer);
   try {
-    const res = await fetch('/v1/stats/status', { cache: 'no-store', headers: { Accept: 'application/json' } });
+    const res = await fetch('/v1/stats/status', { cache: 'no-store', headers: auth.headers({ Accept: 'application/json' }) });
+    if (res.status === 401) return refused(res);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const counts = parseStatusCounts(await res.json());
     if (!counts) throw new Error('unexpected answer');
@@ -213,7 +216,7 @@ async function getJSON(url) {
   const ctl = new AbortController();
   const t = setTimeout(() => ctl.abort(), POLL_MS - 200);
   try {
-    const res = await fetch(url, { cache: 'no-store', signal: ctl.signal, headers: { Accept: 'application/json' } });
+    const res = await fetch(url, { cache: 'no-store', signal: ctl.signal, headers: auth.headers({ Accept: 'application/json' }) });
     let body = null;
     try { body = await res.json(); } catch { /* not JSON */ }
     return { status: res.status, body };
@@ -248,6 +251,7 @@ function stateTone(s) {
 
 async function pollHealth() {
   const started = Date.now();
+  if (!auth.token()) { setTimeout(pollHealth, POLL_MS); return; }
   try {
     const [proj, ready] = await Promise.allSettled([getJSON('/v1/projections'), getJSON('/readyz')]);
     renderProjections(proj);
@@ -315,15 +319,61 @@ const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
 const stream = new Stream({
   url: `${proto}//${location.host}/v1/stream`,
   channels: [CHANNEL],
+  protocols: auth.protocols,
   onEvent,
   onState: showState,
   onNotice: notice,
   onReset: () => loadCounts(),
+  onTokenExpired: () => askForToken('The token expired. Paste a new one to resume where the feed stopped.'),
+});
+
+// ---- the token -----------------------------------------------------------
+
+let started = false;
+
+// askForToken shows the form (the feed keeps its positions: a new token
+// resumes it exactly).
+function askForToken(why) {
+  $('signin').hidden = false;
+  $('signout').hidden = true;
+  if (why) $('signin-note').textContent = why;
+  $('signin-token').focus();
+  showState({ state: 'signed out', attempt: 0 });
+}
+
+// refused handles a 401: the server refused the tab's token.
+async function refused(res) {
+  let detail = '';
+  try { detail = (await res.json()).detail ?? ''; } catch { /* not JSON */ }
+  auth.clearToken();
+  askForToken(`The server refused the token${detail ? `: ${detail}` : ''}. Paste another.`);
+}
+
+function begin() {
+  $('signin').hidden = true;
+  $('signout').hidden = false;
+  loadCounts();
+  if (started) { stream.retryNow(); return; }
+  started = true;
+  stream.start();
+}
+
+$('signin').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const t = $('signin-token').value.trim();
+  if (!t) return;
+  auth.setToken(t);
+  $('signin-token').value = '';
+  begin();
+});
+$('signout').addEventListener('click', () => {
+  auth.clearToken();
+  askForToken('Paste the token to use.');
 });
 
 renderChart();
-loadCounts();
-stream.start();
 pollHealth();
+if (auth.takeToken()) begin();
+else askForToken();
 // The window slides even when nothing is paid.
 setInterval(renderChart, 15000);

@@ -16,6 +16,9 @@
 // CLOSE_SLOW_CONSUMER is the close code the hub uses when this client could
 // not keep up and its bounded queue overflowed.
 export const CLOSE_SLOW_CONSUMER = 4008;
+// CLOSE_TOKEN_EXPIRED: the token this connection was opened with expired.
+// Reconnecting with it would be refused: the stream waits for a new one.
+export const CLOSE_TOKEN_EXPIRED = 4001;
 
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_CAP_MS = 5000;
@@ -41,6 +44,8 @@ export class Stream {
    * @param {(s: {state: string, attempt: number, retryInMs?: number}) => void} o.onState
    * @param {(text: string, tone: string) => void} o.onNotice
    * @param {(channel: string) => void} o.onReset events may have been missed: reload snapshots
+   * @param {() => string[]} [o.protocols] the subprotocols of each connection (the token's: auth.js)
+   * @param {() => void} [o.onTokenExpired] the server closed with 4001; call retryNow with a new token
    * @param {typeof WebSocket} [o.WebSocket] the WebSocket class (tests pass a fake)
    */
   constructor(o) {
@@ -54,7 +59,8 @@ export class Stream {
     this.sentSince = new Map();
     this.dropReason = ''; // why the last connection ended, for the reconnect notice
     this.stats = { delivered: 0, duplicates: 0 };
-    globalThis.addEventListener?.('online', () => { if (!this.ws) this.retryNow(); });
+    this.stopped = false; // after 4001, until retryNow
+    globalThis.addEventListener?.('online', () => { if (!this.ws && !this.stopped) this.retryNow(); });
   }
 
   start() { this.connect(); }
@@ -63,12 +69,16 @@ export class Stream {
 
   retryNow() {
     clearTimeout(this.timer);
+    this.stopped = false;
+    const old = this.ws;
+    this.ws = null; // its close is not a drop: onclose sees another socket
+    old?.close();
     this.connect();
   }
 
   connect() {
     this.timer = null;
-    const ws = new (this.o.WebSocket ?? globalThis.WebSocket)(this.o.url);
+    const ws = new (this.o.WebSocket ?? globalThis.WebSocket)(this.o.url, this.o.protocols?.() ?? []);
     this.ws = ws;
     // A retry keeps the state dropped() chose, without the countdown.
     this.state(this.attempt === 0 ? 'connecting' : this.current);
@@ -151,6 +161,14 @@ export class Stream {
 
   dropped(e) {
     const where = [...this.last].map(([c, p]) => `${c} @ ${p}`).join(', ');
+    if (e.code === CLOSE_TOKEN_EXPIRED) {
+      this.dropReason = 'the token expired, close code 4001';
+      this.o.onNotice(`The token expired (close code 4001): give a new one to resume${where ? ' from ' + where : ''}`, 'warn');
+      this.stopped = true;
+      this.state('signed out');
+      this.o.onTokenExpired?.();
+      return;
+    }
     if (e.code === CLOSE_SLOW_CONSUMER) {
       this.dropReason = 'the server dropped this dashboard as a slow consumer, close code 4008';
       this.o.onNotice(`The server dropped this dashboard for falling behind (slow consumer, close code 4008); reconnecting${where ? ' from ' + where : ''}`, 'warn');
