@@ -86,7 +86,7 @@ func TestSIGTERMUnderLoadDrainsAndRestartsWithoutRedelivery(t *testing.T) {
 	converged := waitConverged(t, e.DB.Owner)
 	head := storeHead(t, e.DB.Owner)
 	dash.waitFor(t, head)
-	metrics := scrape(t, srv.URL)
+	metrics := scrape(t, srv.OpsURL)
 	if _, err := srv.Terminate(t); err != nil {
 		t.Errorf("serve exited with %v after the second SIGTERM", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/benchreport"
 	"github.com/orderflow/orderflow/internal/benchsuite"
 	"github.com/orderflow/orderflow/internal/loadgen"
@@ -18,6 +19,13 @@ func benchLogging(f *flags, c *common) {
 	f.string(&c.logLevel, "log-level", "ORDERFLOW_LOG_LEVEL", "info", "log level: debug, info, warn or error")
 }
 
+// benchDevDir is where the benchmarks find the development key to sign
+// their tokens with: the server they drive must trust it
+// (ORDERFLOW_AUTH_DEV=true, as make run).
+func benchDevDir(f *flags, dir *string) {
+	f.string(dir, "dev-dir", "ORDERFLOW_AUTH_DEV_DIR", auth.DefaultDevDir, "the development key the load's tokens are signed with; the server must run with ORDERFLOW_AUTH_DEV=true and this key (make run)")
+}
+
 func runBenchCommands(ctx context.Context, args []string) error {
 	var (
 		c    common
@@ -25,6 +33,7 @@ func runBenchCommands(ctx context.Context, args []string) error {
 		seed int
 		out  string
 		name string
+		dev  string
 	)
 	f := newFlags("bench commands", "Drives a running orderflow with the order lifecycle (create with 2 items, add an item, place, pay, ship, deliver) over HTTP: closed loop (--rate 0: each client sends as soon as it is answered) or open loop at --rate commands/s (latency from each command's due time: no coordinated omission). Prints commands/s, p50/p95/p99/p99.9/max per command and overall, and errors by status.")
 	benchLogging(f, &c)
@@ -39,6 +48,7 @@ func runBenchCommands(ctx context.Context, args []string) error {
 	f.int(&seed, "seed", "ORDERFLOW_BENCH_SEED", 1, "random seed of the customer choice")
 	f.string(&out, "out", "ORDERFLOW_BENCH_OUT", "", "directory to write the report into as JSON and HTML (empty: print only)")
 	f.string(&name, "name", "ORDERFLOW_BENCH_NAME", "commands", "scenario name in the report")
+	benchDevDir(f, &dev)
 	if err := f.parse(args, func() {
 		f.check(seed < 1, "--seed must be at least 1")
 		cfg.Seed = uint64(seed) // #nosec G115 -- --seed is validated ≥ 1
@@ -48,6 +58,11 @@ func runBenchCommands(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
+	tokens, err := auth.NewDevTokens(dev, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	cfg.Authorization = tokens.Customer
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "bench commands: %s, %d clients, rate %g/s (0: closed loop), keyed %t, %s after %s warm-up\n",
 		cfg.URL, cfg.Clients, cfg.Rate, cfg.Keyed, cfg.Duration, cfg.Warmup)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/benchreport"
 	"github.com/orderflow/orderflow/internal/benchsuite"
 	"github.com/orderflow/orderflow/internal/pipebench"
@@ -18,6 +19,7 @@ func runBenchPipeline(ctx context.Context, args []string) error {
 		fm      pipebench.FindMaxConfig
 		findMax bool
 		out     string
+		dev     string
 	)
 	f := newFlags("bench pipeline", "Drives a running orderflow (every role) at a fixed open-loop command rate and measures, per command, the time from its 2xx until every read model reflects it (its Consistency-Token sent to the four query endpoints, one command in --fresh-every) and until its event frame on a WebSocket subscribed to the orders channel; samples GET /v1/projections every second, then times the return to zero lag after the load. With --find-max, repeats at rising rates for --window each to find the highest whose lag stays under --max-lag.")
 	benchLogging(f, &c)
@@ -37,6 +39,7 @@ func runBenchPipeline(ctx context.Context, args []string) error {
 	f.duration(&fm.MaxLag, "max-lag", "ORDERFLOW_BENCH_MAX_LAG", 2*time.Second, "with --find-max: the lag (and freshness p99) a sustainable rate stays under")
 	f.int(&fm.Steps, "max-steps", "ORDERFLOW_BENCH_MAX_STEPS", 8, "with --find-max: most rates tried")
 	f.string(&out, "out", "ORDERFLOW_BENCH_OUT", "", "directory to write the report into as JSON and HTML (empty: print only)")
+	benchDevDir(f, &dev)
 	if err := f.parse(args, func() {
 		if err := cfg.Validate(); err != nil {
 			f.check(true, "%v", err)
@@ -46,6 +49,11 @@ func runBenchPipeline(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Logger = c.logger(os.Stderr)
+	tokens, err := auth.NewDevTokens(dev, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	cfg.Authorization, cfg.Tokens = tokens.Operator(), tokens.Customer
 	start := time.Now()
 	rep := benchreport.Report{Title: "orderflow bench pipeline", Started: start, Machine: clientInfo()}
 	if !findMax {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // The development tokens' issuer and audience. A production start refuses
@@ -126,4 +128,50 @@ func parseDevKey(raw []byte) (DevKey, error) {
 		return DevKey{}, fmt.Errorf("a %T, want Ed25519", k)
 	}
 	return devKey(priv), nil
+}
+
+// DevTokens mints development tokens for load generators and caches them:
+// one per customer (customer and staff: it creates and places its orders,
+// and may pay, ship and deliver them), and one of every role for the
+// reads. Safe for concurrent use.
+type DevTokens struct {
+	s   Signer
+	ttl time.Duration
+
+	mu         sync.Mutex
+	byCustomer map[string][]byte
+}
+
+// NewDevTokens loads (or makes) dir's development key; tokens last ttl.
+func NewDevTokens(dir string, ttl time.Duration) (*DevTokens, error) {
+	k, err := LoadDevKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &DevTokens{s: k.Signer(), ttl: ttl, byCustomer: map[string][]byte{}}, nil
+}
+
+// Customer is the Authorization header value of customer's commands.
+func (d *DevTokens) Customer(customer []byte) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if h, ok := d.byCustomer[string(customer)]; ok {
+		return h
+	}
+	tok, err := d.s.Mint(Token{Subject: string(customer), Roles: []Role{Customer, Staff}, TTL: d.ttl})
+	if err != nil { // an Ed25519 key never fails to sign
+		panic(err)
+	}
+	h := []byte("Bearer " + tok)
+	d.byCustomer[string(customer)] = h
+	return h
+}
+
+// Operator is the Authorization header value of a token of every role.
+func (d *DevTokens) Operator() string {
+	tok, err := d.s.Mint(Token{Subject: "bench", Roles: Roles, TTL: d.ttl})
+	if err != nil {
+		panic(err)
+	}
+	return "Bearer " + tok
 }

@@ -30,7 +30,7 @@ const (
 	OwnBody
 )
 
-var scopeNames = map[Scope]string{All: "", OwnOrder: "own orders", OwnCustomer: "itself", OwnList: "own orders", OwnBody: "for itself"}
+var scopeNames = map[Scope]string{All: "", OwnOrder: "own orders", OwnCustomer: "its own", OwnList: "own orders", OwnBody: "for itself"}
 
 // Grant is one role's access to a route or channel.
 type Grant struct {
@@ -186,7 +186,11 @@ func (r Rule) String() string {
 		}
 		parts = append(parts, s)
 	}
-	return strings.Join(parts, ", ")
+	out := strings.Join(parts, ", ")
+	if r.Ops {
+		out += " (operations listener only)"
+	}
+	return out
 }
 
 // roleNames lists the roles of the rule, for a 403's description.

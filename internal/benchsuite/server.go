@@ -27,15 +27,17 @@ type server struct {
 // serverEnv are the variables startServer sets; the rest of the
 // environment passes through (GOGC, ORDERFLOW_DB_MAX_CONNS, ...).
 var serverEnv = []string{"DATABASE_URL", "ORDERFLOW_HTTP_ADDR", "ORDERFLOW_OPS_ADDR", "ORDERFLOW_ROLES", "ORDERFLOW_KAFKA_EMBEDDED_ADDR",
-	"KAFKA_BROKERS", "ORDERFLOW_LOG_LEVEL", "ORDERFLOW_MIGRATE", "ORDERFLOW_RATE_COMMANDS", "ORDERFLOW_RATE_QUERIES", "ORDERFLOW_RATE_STREAM"}
+	"KAFKA_BROKERS", "ORDERFLOW_LOG_LEVEL", "ORDERFLOW_MIGRATE", "ORDERFLOW_RATE_COMMANDS", "ORDERFLOW_RATE_QUERIES", "ORDERFLOW_RATE_STREAM",
+	"ORDERFLOW_AUTH_DEV", "ORDERFLOW_AUTH_DEV_DIR", "ORDERFLOW_AUTH_JWKS_URL", "ORDERFLOW_AUTH_KEY_FILES"}
 
 // readyTimeout bounds the wait for /readyz after the start.
 const readyTimeout = 90 * time.Second
 
 // startServer runs binary serve on dbURL with roles and waits until it is
-// ready. Its ports are chosen free at start, so several checkouts (and
+// ready. It trusts the development key in devDir (ORDERFLOW_AUTH_DEV):
+// the load's tokens are signed with it. Its ports are chosen free at start, so several checkouts (and
 // `make run`) on one machine do not collide.
-func startServer(ctx context.Context, binary, dbURL, roles, logPath string) (*server, error) {
+func startServer(ctx context.Context, binary, dbURL, roles, devDir, logPath string) (*server, error) {
 	httpAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -64,7 +66,8 @@ func startServer(ctx context.Context, binary, dbURL, roles, logPath string) (*se
 		"ORDERFLOW_OPS_ADDR="+opsAddr,
 		// One load generator is one client: the per-client rate limits
 		// would measure 429s, not the pipeline.
-		"ORDERFLOW_RATE_COMMANDS=0", "ORDERFLOW_RATE_QUERIES=0", "ORDERFLOW_RATE_STREAM=0")
+		"ORDERFLOW_RATE_COMMANDS=0", "ORDERFLOW_RATE_QUERIES=0", "ORDERFLOW_RATE_STREAM=0",
+		"ORDERFLOW_AUTH_DEV=true", "ORDERFLOW_AUTH_DEV_DIR="+devDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

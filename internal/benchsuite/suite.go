@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/benchreport"
 	"github.com/orderflow/orderflow/internal/drainbench"
 	"github.com/orderflow/orderflow/internal/loadgen"
@@ -147,6 +148,10 @@ func Run(ctx context.Context, cfg Config) (benchreport.Report, error) {
 	}
 	start := time.Now()
 	r := &suite{cfg: cfg, log: cfg.Logger, stamp: strconv.FormatInt(start.Unix(), 10)}
+	var err error
+	if r.tokens, err = auth.NewDevTokens(r.devDir(), 24*time.Hour); err != nil {
+		return benchreport.Report{}, err
+	}
 	rep := benchreport.Report{Title: "orderflow make bench", Started: start, Machine: cfg.Machine, Settings: map[string]string{
 		"duration": cfg.Duration.String(), "warmup": cfg.Warmup.String(), "clients": strconv.Itoa(cfg.Clients),
 		"scenarios": strings.Join(cfg.Selected(), ","), "drain_events": strconv.Itoa(cfg.DrainEvents),
@@ -179,6 +184,9 @@ type suite struct {
 	stamp   string
 	pgTPS   float64
 	unkeyed float64
+	// tokens are the load's: the servers run with development
+	// authentication trusting the key in OutDir/dev-jwt.
+	tokens *auth.DevTokens
 }
 
 func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, error) {
@@ -190,7 +198,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 		keyed := name == "api-keyed"
 		var res loadgen.Result
 		err := r.withServer(ctx, name, "api", func(srv *server) (err error) {
-			res, err = loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Clients: cfg.Clients, Keyed: keyed, Warmup: cfg.Warmup, Duration: cfg.Duration})
+			res, err = loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Clients: cfg.Clients, Keyed: keyed, Warmup: cfg.Warmup, Duration: cfg.Duration,
+				Authorization: r.tokens.Customer})
 			return err
 		})
 		if err != nil {
@@ -206,7 +215,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 	case "api-open":
 		var res loadgen.Result
 		err := r.withServer(ctx, name, "api", func(srv *server) (err error) {
-			res, err = loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Clients: cfg.Clients, Rate: cfg.OpenRate, Warmup: cfg.Warmup, Duration: cfg.Duration, MaxBehind: cfg.MaxBehind})
+			res, err = loadgen.Run(ctx, loadgen.Config{URL: srv.URL, Clients: cfg.Clients, Rate: cfg.OpenRate, Warmup: cfg.Warmup, Duration: cfg.Duration, MaxBehind: cfg.MaxBehind,
+				Authorization: r.tokens.Customer})
 			return err
 		})
 		if err != nil {
@@ -221,7 +231,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 		var res pipebench.Result
 		err := r.withServer(ctx, name, "api,relay,projector,hub", func(srv *server) (err error) {
 			res, err = pipebench.Run(ctx, pipebench.Config{URL: srv.URL, OpsURL: srv.OpsURL, Rate: rate, Clients: cfg.Clients, Warmup: cfg.Warmup,
-				Duration: cfg.Duration, DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log})
+				Duration: cfg.Duration, DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log,
+				Authorization: r.tokens.Operator(), Tokens: r.tokens.Customer})
 			return err
 		})
 		if err != nil {
@@ -238,7 +249,8 @@ func (r *suite) run(ctx context.Context, name string) (benchreport.Scenario, err
 		err := r.withServer(ctx, name, "api,relay,projector,hub", func(srv *server) (err error) {
 			best, steps, err = pipebench.FindMax(ctx, pipebench.FindMaxConfig{MaxLag: findMaxLag, Pipeline: pipebench.Config{URL: srv.URL, OpsURL: srv.OpsURL,
 				Rate: cfg.PipelineRate, Clients: cfg.Clients, Warmup: cfg.Warmup, Duration: cfg.FindMaxWindow,
-				DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log}},
+				DrainTimeout: cfg.PipelineDrainTimeout, MaxBehind: cfg.MaxBehind, Logger: r.log,
+				Authorization: r.tokens.Operator(), Tokens: r.tokens.Customer}},
 				func(s pipebench.Step) {
 					r.log.Info("bench: find-max step", "rate", s.Rate, "sustained", s.Sustainable, "why", s.Why)
 				})
@@ -266,6 +278,10 @@ func (r *suite) database(ctx context.Context, name string) (string, func(), erro
 	return url, drop, nil
 }
 
+// devDir holds the development key the servers trust and the tokens are
+// signed with.
+func (r *suite) devDir() string { return filepath.Join(r.cfg.OutDir, "dev-jwt") }
+
 // withServer runs fn against a fresh `orderflow serve --roles roles` on a
 // fresh database, stopped and dropped afterwards.
 func (r *suite) withServer(ctx context.Context, name, roles string, fn func(*server) error) error {
@@ -275,7 +291,7 @@ func (r *suite) withServer(ctx context.Context, name, roles string, fn func(*ser
 	}
 	defer drop()
 	logPath := filepath.Join(r.cfg.OutDir, "serve-"+name+".log")
-	srv, err := startServer(ctx, r.cfg.Binary, db, roles, logPath)
+	srv, err := startServer(ctx, r.cfg.Binary, db, roles, r.devDir(), logPath)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type Request struct {
 	Path           []byte
 	Body           []byte // JSON; empty means no body
 	IdempotencyKey []byte // empty means none
+	Authorization  []byte // the Authorization header's value ("Bearer …"); empty means none
 }
 
 // Conn is one keep-alive HTTP/1.1 connection, for one goroutine. It
@@ -115,6 +116,10 @@ func (c *Conn) roundTrip(r *Request) (status int, keepAlive bool, err error) {
 	if len(r.IdempotencyKey) > 0 {
 		b = append(b, "\r\nIdempotency-Key: "...)
 		b = append(b, r.IdempotencyKey...)
+	}
+	if len(r.Authorization) > 0 {
+		b = append(b, "\r\nAuthorization: "...)
+		b = append(b, r.Authorization...)
 	}
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, r.Body...)

@@ -43,6 +43,11 @@ type Config struct {
 	OnSuccess func(Success)
 	// Seed makes the choice of customers reproducible. Default 1.
 	Seed uint64
+	// Authorization, when set, gives the Authorization header value of the
+	// commands of one customer's orders: a token whose subject is the
+	// customer (it creates and places its orders) that may also pay, ship
+	// and deliver them (staff). Called once per order; the slice is kept.
+	Authorization func(customer []byte) []byte
 }
 
 // Success is a command answered 2xx.
@@ -299,6 +304,9 @@ func (c *client) send(due time.Time) {
 		c.customer = strconv.AppendInt(append(c.customer[:0], "bench-c"...), int64(c.rng.IntN(c.r.cfg.Customers)), 10)
 		c.order.Start(c.customer, c.seq)
 		c.ended = false
+		if c.r.cfg.Authorization != nil {
+			c.req.Authorization = c.r.cfg.Authorization(c.customer)
+		}
 	}
 	step := c.order.Next
 	c.order.Build(&c.req)

@@ -53,6 +53,7 @@ type probeJob struct {
 type prober struct {
 	client *http.Client
 	base   string
+	authz  string        // Authorization header
 	jobs   chan probeJob // bounded; a sample that does not fit is dropped and counted
 	all    *benchstat.Recorder
 	by     []*benchstat.Recorder
@@ -152,6 +153,9 @@ func (p *prober) probe(ctx context.Context, j probeJob) {
 			return
 		}
 		req.Header.Set("Consistency-Token", j.s.token)
+		if p.authz != "" {
+			req.Header.Set("Authorization", p.authz)
+		}
 		resp, err := p.client.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {

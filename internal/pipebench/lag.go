@@ -47,6 +47,7 @@ func (s LagSample) maxSeconds() float64 {
 type lagSampler struct {
 	client *http.Client
 	url    string
+	authz  string // Authorization header
 	start  time.Time
 
 	mu      sync.Mutex
@@ -113,6 +114,9 @@ func (l *lagSampler) sample(ctx context.Context) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url, nil)
 		if err != nil {
 			return err
+		}
+		if l.authz != "" {
+			req.Header.Set("Authorization", l.authz)
 		}
 		resp, err := l.client.Do(req)
 		if err != nil {

@@ -46,7 +46,13 @@ type Config struct {
 	// MaxBehind is loadgen's: the run stops when the generator falls this
 	// far behind its schedule. Default 5s.
 	MaxBehind time.Duration
-	Logger    *slog.Logger
+	// Authorization is the Authorization header of the freshness queries,
+	// the lag polls and the WebSocket (a token of the staff and admin
+	// roles); Tokens gives the commands of each customer theirs
+	// (loadgen.Config.Authorization). Nil or empty: none.
+	Authorization string
+	Tokens        func(customer []byte) []byte
+	Logger        *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -91,7 +97,7 @@ func (c Config) Validate() error {
 
 func (c Config) load() loadgen.Config {
 	return loadgen.Config{URL: c.URL, Clients: c.Clients, Rate: c.Rate, Keyed: c.Keyed, Warmup: c.Warmup,
-		Duration: c.Duration, MaxBehind: c.MaxBehind}
+		Duration: c.Duration, MaxBehind: c.MaxBehind, Authorization: c.Tokens}
 }
 
 // Result is what a pipeline run measured.
@@ -155,7 +161,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	feed := &wsFeed{url: u, clock: clock, log: cfg.Logger}
+	feed := &wsFeed{url: u, clock: clock, log: cfg.Logger, authz: cfg.Authorization}
 	conn, err := feed.subscribe(ctx, -1)
 	if err != nil {
 		return res, err
@@ -166,12 +172,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	start := time.Now()
 	lag := newLagSampler(cfg.OpsURL, start)
+	lag.authz = cfg.Authorization
 	bg.Add(1)
 	go func() { defer bg.Done(); lag.run(ctx, cfg.LagEvery) }()
 
 	probeCtx, stopProbes := context.WithCancel(ctx)
 	defer stopProbes()
 	probes := newProber(cfg.URL, cfg.Probers)
+	probes.authz = cfg.Authorization
 	probes.start(probeCtx, cfg.Probers)
 
 	// Per client: its 2xx count and the last one, probed after the load (see

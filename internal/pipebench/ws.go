@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -100,6 +101,7 @@ func (w *wsClock) waiting() int {
 // that come late that way are charged to the latency.
 type wsFeed struct {
 	url        string
+	authz      string // Authorization header
 	clock      *wsClock
 	log        *slog.Logger
 	reconnects int
@@ -131,7 +133,11 @@ type frameHead struct {
 func (f *wsFeed) subscribe(ctx context.Context, since int64) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.DefaultDialer.DialContext(dctx, f.url, nil)
+	var h http.Header
+	if f.authz != "" {
+		h = http.Header{"Authorization": {f.authz}}
+	}
+	conn, _, err := websocket.DefaultDialer.DialContext(dctx, f.url, h)
 	if err != nil {
 		return nil, fmt.Errorf("websocket %s: %w", f.url, err)
 	}
