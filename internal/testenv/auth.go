@@ -20,7 +20,7 @@ import (
 // them and the test key, as production is configured with an identity
 // provider's: the development key plays no part in tests.
 const (
-	TokenIssuer   = "https://orderflow.test/"
+	TokenIssuer   = "https://orderflow.test/" // #nosec G101 -- an issuer URL, not a credential
 	TokenAudience = "orderflow-test"
 	tokenKeyID    = "orderflow-test-key"
 )
