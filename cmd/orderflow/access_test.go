@@ -128,6 +128,34 @@ func TestEveryRouteAndChannelForEveryRole(t *testing.T) {
 		}
 	})
 
+	t.Run("an Idempotency-Key belongs to its subject", func(t *testing.T) {
+		// Two customers sending the same key each get their own order: not
+		// the other's replay, not idempotency-key-reused.
+		ids := map[string]bool{}
+		for _, as := range []who{customer, otherCustomer} {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/orders", strings.NewReader(orderBody(as.p.Subject)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+as.token)
+			req.Header.Set("Idempotency-Key", "same-key-for-both")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				OrderID string `json:"order_id"`
+			}
+			_ = json.NewDecoder(res.Body).Decode(&out)
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusCreated || res.Header.Get("Idempotent-Replayed") != "" {
+				t.Errorf("%s with a key another subject used: %d, replayed %q", as.p.Subject, res.StatusCode, res.Header.Get("Idempotent-Replayed"))
+			}
+			ids[out.OrderID] = true
+		}
+		if len(ids) != 2 {
+			t.Errorf("two subjects' creations under one key made orders %v, want two", ids)
+		}
+	})
+
 	t.Run("channels", func(t *testing.T) {
 		stream, _ := auth.RouteRule("GET /v1/stream")
 		channels := map[string]struct {

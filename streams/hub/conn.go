@@ -121,7 +121,8 @@ func (c *conn) writeLoop() {
 	cfg := &c.h.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
 	// The connection lives as long as its token: then 4001, and the client
-	// reconnects with a fresh token and its positions.
+	// reconnects with a fresh token and its positions. (A verified token
+	// always has an exp; a principal without one is closed at once.)
 	expiry := time.NewTimer(time.Until(c.who.Expires))
 	defer func() {
 		ping.Stop()
