@@ -84,7 +84,7 @@ func leader(t testing.TB, relays []*testenv.Server) *testenv.Server {
 	var l *testenv.Server
 	waitFor(t, "a relay leader", func() bool {
 		for _, r := range relays {
-			if scrape(t, r.URL)["relay_leader"] == 1 {
+			if scrape(t, r.OpsURL)["relay_leader"] == 1 {
 				l = r
 				return true
 			}

@@ -84,7 +84,7 @@ func TestSIGTERMUnderLoadDrainsAndRestartsWithoutRedelivery(t *testing.T) {
 	converged := waitConverged(t, e.DB.Owner)
 	head := storeHead(t, e.DB.Owner)
 	dash.waitFor(t, head)
-	metrics := scrape(t, srv.URL)
+	metrics := scrape(t, srv.OpsURL)
 	if _, err := srv.Terminate(t); err != nil {
 		t.Errorf("serve exited with %v after the second SIGTERM", err)
 	}
@@ -102,15 +102,20 @@ func TestSIGTERMUnderLoadDrainsAndRestartsWithoutRedelivery(t *testing.T) {
 }
 
 // scrape returns the sum of every sample of each metric family of a
-// process's /metrics (text exposition), by sample name.
-func scrape(t testing.TB, url string) map[string]float64 {
+// process's /metrics (text exposition), by sample name. opsURL is the
+// process's operations listener (testenv.Server.OpsURL): the public one
+// does not serve /metrics.
+func scrape(t testing.TB, opsURL string) map[string]float64 {
 	t.Helper()
-	res, err := http.Get(url + "/metrics")
+	res, err := http.Get(opsURL + "/metrics")
 	if err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
+		t.Fatalf("scrape %s: %v", opsURL, err)
 	}
 	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s/metrics: %d %s", opsURL, res.StatusCode, b)
+	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
