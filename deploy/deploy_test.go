@@ -268,7 +268,7 @@ func servedMetrics(t *testing.T) map[string]bool {
 
 	deadline := time.Now().Add(testenv.Patience)
 	for {
-		names := scrapeNames(t, srv.OpsURL)
+		names := scrapeNames(t, srv.OpsURL) // the operations listener serves /metrics
 		if names["projection_dlq_total"] && names["hub_recoveries_total"] && names["projection_events_applied_total"] {
 			return names
 		}

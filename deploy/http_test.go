@@ -44,6 +44,9 @@ func scrapeNames(t *testing.T, url string) map[string]bool {
 	}
 	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/metrics: %d %s", url, res.StatusCode, b)
+	}
 	out := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {

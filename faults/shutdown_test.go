@@ -90,6 +90,9 @@ func TestSIGTERMUnderLoadDrainsAndRestartsWithoutRedelivery(t *testing.T) {
 	if _, err := srv.Terminate(t); err != nil {
 		t.Errorf("serve exited with %v after the second SIGTERM", err)
 	}
+	if metrics["projection_events_applied_total"] == 0 {
+		t.Errorf("the restarted process's /metrics counts no applied events: the redelivery count below would mean nothing")
+	}
 	redelivered := metrics["projection_events_skipped_total"]
 	if redelivered > 0 {
 		t.Errorf("after the restart %v events were delivered again to projections: offsets applied before SIGTERM were not committed", redelivered)
@@ -104,15 +107,20 @@ func TestSIGTERMUnderLoadDrainsAndRestartsWithoutRedelivery(t *testing.T) {
 }
 
 // scrape returns the sum of every sample of each metric family of a
-// process's /metrics (text exposition), by sample name.
-func scrape(t testing.TB, url string) map[string]float64 {
+// process's /metrics (text exposition), by sample name. opsURL is the
+// process's operations listener (testenv.Server.OpsURL): the public one
+// does not serve /metrics.
+func scrape(t testing.TB, opsURL string) map[string]float64 {
 	t.Helper()
-	res, err := http.Get(url + "/metrics")
+	res, err := http.Get(opsURL + "/metrics")
 	if err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
+		t.Fatalf("scrape %s: %v", opsURL, err)
 	}
 	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s/metrics: %d %s", opsURL, res.StatusCode, b)
+	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(b), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {

@@ -166,19 +166,22 @@ func (h *httpConfig) server(handler http.Handler, log *slog.Logger) *http.Server
 }
 
 // serveHTTP serves srv on addr (HTTPS when certFile is set) until ctx ends,
-// then drains for up to timeout.
+// then drains for up to timeout: the requests clients had sent by then are
+// answered (httpx.Drainer: the ones http.Server.Shutdown alone would drop
+// too), WebSockets are the hub's to close.
 func serveHTTP(ctx context.Context, srv *http.Server, addr, certFile, keyFile string, timeout time.Duration, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	drain := httpx.NewDrainer(srv, ln)
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {
-			errc <- srv.ServeTLS(ln, certFile, keyFile)
+			errc <- srv.ServeTLS(drain.Listener(), certFile, keyFile)
 			return
 		}
-		errc <- srv.Serve(ln)
+		errc <- srv.Serve(drain.Listener())
 	}()
 	select {
 	case err := <-errc:
@@ -188,6 +191,9 @@ func serveHTTP(ctx context.Context, srv *http.Server, addr, certFile, keyFile st
 	log.Info("shutting down HTTP", "addr", addr, "timeout", timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if err := drain.Drain(sctx); err != nil {
+		log.Warn("draining HTTP connections", "addr", addr, "err", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("http shutdown %s: %w", addr, err)
 	}

@@ -3,7 +3,9 @@
 // middleware: request and correlation ids (requestid.go), metrics with
 // bounded labels, per-client rate limits by route class (ratelimit.go, keyed
 // by clientkey.go: the hook authentication uses to make them per subject),
-// security headers, CORS and cross-origin protection (security.go).
+// security headers, CORS and cross-origin protection (security.go); and the
+// drain before a server's Shutdown that answers the requests sent but not
+// yet read (drain.go).
 package httpx
 
 import (

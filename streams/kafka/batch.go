@@ -103,8 +103,9 @@ func (c BatchConsumerConfig) Validate() error {
 // effect is durable; then its offsets may be committed. An error hands the
 // same batch over again after a pause, so the handler must be idempotent
 // (it always must: Kafka redelivers after a crash or a rebalance). ctx ends
-// when the partitions are revoked or the consumer stops; msgs is reused
-// after the handler returns.
+// drainTimeout after the partitions are revoked or the consumer stops: a
+// batch handed over before is let finish, and counts if it succeeds; msgs
+// is reused after the handler returns.
 type BatchHandler func(ctx context.Context, msgs []kafkago.Message) error
 
 // BatchConsumer reads a topic as a member of a consumer group and hands the
@@ -307,20 +308,43 @@ func (c *BatchConsumer) handleLoop(ctx context.Context, log *slog.Logger, queue 
 			}
 		}
 		linger.Stop()
-		for wait := c.cfg.RetryInitial; ; wait = min(wait*2, c.cfg.RetryMax) {
-			err := h(ctx, batch)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return // abandoned: handed to whoever gets the partitions next
-			}
-			log.Warn("batch handler failed; handing the batch over again", "messages", len(batch), "retry_in", wait, "err", err)
-			if !sleepCtx(ctx, wait) {
-				return
-			}
+		if !c.handle(ctx, log, batch, h) {
+			return // abandoned: handed to whoever gets the partitions next
 		}
 		handled(batch, parts)
+	}
+}
+
+// handle hands batch to h until h succeeds (true) or the generation ends
+// (false).
+//
+// A batch handed over is let finish when the generation ends (shutdown or
+// a rebalance): h's context stays live for up to drainTimeout more, and a
+// success within it counts, so the last commit covers it. Cancelling it
+// instead would abandon work that usually commits a moment later (a
+// projector's transaction), and every such batch would be delivered again
+// after the restart. A failure once the generation has ended is not
+// retried.
+func (c *BatchConsumer) handle(ctx context.Context, log *slog.Logger, batch []kafkago.Message, h BatchHandler) bool {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(drainTimeout, cancel)
+		<-hctx.Done()
+		t.Stop()
+	})()
+	for wait := c.cfg.RetryInitial; ; wait = min(wait*2, c.cfg.RetryMax) {
+		err := h(hctx, batch)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.Warn("batch handler failed; handing the batch over again", "messages", len(batch), "retry_in", wait, "err", err)
+		if !sleepCtx(ctx, wait) {
+			return false
+		}
 	}
 }
 

@@ -296,3 +296,70 @@ func TestBatchConsumerReportsItsLagUntilCaughtUp(t *testing.T) {
 	waitFor(t, "every message handled", func() bool { return handled.Load() >= n })
 	waitFor(t, "no lag", func() bool { return c.Lag(time.Now()) == kafka.Lag{} })
 }
+
+func TestBatchConsumerLetsTheBatchInFlightAtStopFinishAndCommitsIt(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
+	const topic, group = "batch.stop", "batch-stop"
+	testenv.CreateTopics(t, brokers, 1, topic)
+	publishKeyed(t, brokers, topic, 1, 5) // versions 1..5 of one key
+
+	cfg := batchConfig(brokers, group, topic)
+	cfg.CommitInterval = time.Hour // only the last commit
+	c, err := kafka.NewBatchConsumer(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var last atomic.Value
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, func(hctx context.Context, msgs []kafkago.Message) error {
+			if last.Load() == nil {
+				close(entered)
+				<-release
+			}
+			// What a projector's commit needs: a live context.
+			if err := hctx.Err(); err != nil {
+				return err
+			}
+			last.Store(string(msgs[len(msgs)-1].Value))
+			return nil
+		})
+	}()
+	select {
+	case <-entered:
+	case <-time.After(hangGuard):
+		t.Fatal("no batch handed over")
+	}
+	cancel() // the consumer stops with the batch in the handler
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(hangGuard):
+		t.Fatal("Run did not return")
+	}
+	if last.Load() == nil {
+		t.Fatal("the batch in flight at stop failed: its context was cancelled under it")
+	}
+
+	// Its offsets were committed: the next member starts after it (at
+	// the version after its last, or at the new "1" if it held all five).
+	ended, _ := strconv.Atoi(last.Load().(string))
+	want := strconv.Itoa(ended%5 + 1)
+	var first atomic.Value
+	runBatches(t, cfg, func(ctx context.Context, msgs []kafkago.Message) error {
+		first.CompareAndSwap(nil, string(msgs[0].Value))
+		return nil
+	})
+	publishKeyed(t, brokers, topic, 1, 1)
+	waitFor(t, "the next member's first batch", func() bool { return first.Load() != nil })
+	if v := first.Load().(string); v != want {
+		t.Errorf("the batch in flight at stop ended at version %d; the next member began at %q, want %q", ended, v, want)
+	}
+}

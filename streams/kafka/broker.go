@@ -30,10 +30,16 @@ const DefaultBrokerAddr = "127.0.0.1:9092"
 // its state, like a broker restarted with its disk intact. Resume listens on
 // the same address again. To simulate a broker that lost its disk, Close it
 // and call NewBroker with the same address; the caller then recreates topics.
+//
+// Consumer-group members it stops hearing from are expired after their
+// session timeout, as Apache Kafka does, including the ones kfake itself
+// would keep for ever (broker_groups.go).
 type Broker struct {
 	cluster *kfake.Cluster
 	ln      *pausableListener
 	logger  *slog.Logger
+	reaper  *memberReaper
+	closing sync.Once
 }
 
 // NewBroker starts an embedded broker on addr ("host:port"; "" means
@@ -66,7 +72,7 @@ func NewBroker(addr string, logger *slog.Logger) (*Broker, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
-	b := &Broker{cluster: cluster, ln: ln, logger: logger}
+	b := &Broker{cluster: cluster, ln: ln, logger: logger, reaper: startMemberReaper(cluster, ln.Addr().String(), logger)}
 	logger.Info("embedded kafka broker started", "addr", ln.Addr().String(), "persistent", false)
 	return b, nil
 }
@@ -96,6 +102,7 @@ func (b *Broker) Resume() error {
 
 // Close stops the broker and drops all its state. It is safe to call twice.
 func (b *Broker) Close() {
+	b.closing.Do(b.reaper.stop) // first: it asks the cluster, which must be running
 	b.cluster.Close()
 	_ = b.ln.Close()
 }

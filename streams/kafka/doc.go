@@ -4,7 +4,9 @@
 // work unchanged.
 //
 //   - broker.go: the embedded single-node broker (kfake over TCP), in memory
-//     only, with Pause/Resume to simulate outages.
+//     only, with Pause/Resume to simulate outages; broker_groups.go expires
+//     the consumer-group members kfake would keep for ever (one whose
+//     process died while its join waited for a rebalance).
 //   - topics.go: EnsureTopics creates missing topics and never alters
 //     existing ones.
 //   - config.go: brokers, client id, TLS and SASL, turned into kafka-go

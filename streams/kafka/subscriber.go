@@ -305,8 +305,10 @@ func (s *Subscriber) deliver(ctx context.Context, km kafkago.Message, out chan<-
 	}
 }
 
-// drainTimeout bounds how long a message handed out before shutdown or a
-// rebalance may still take to be acked (and then committed).
+// drainTimeout bounds how long a message (Subscriber) or a batch
+// (BatchConsumer) handed out before shutdown or a rebalance may still take
+// to be acked or handled, and then committed. Well below a rebalance
+// timeout: the group waits for it before the next generation.
 const drainTimeout = 5 * time.Second
 
 // Close stops every subscription, waits for all goroutines (final commits
