@@ -15,7 +15,7 @@ import (
 
 // RelayConfig is a relay of the environment's store to brokers (nil: the
 // environment's broker, started if need be), with intervals sized for
-// tests and a registry of its own.
+// tests, the test's signing key (EventKey) and a registry of its own.
 func (e *Env) RelayConfig(t testing.TB, brokers []string) relay.Config {
 	t.Helper()
 	if brokers == nil {
@@ -25,6 +25,7 @@ func (e *Env) RelayConfig(t testing.TB, brokers []string) relay.Config {
 		Login:         e.DB.Login(pg.Relay),
 		Pool:          e.DB.Relay,
 		Kafka:         kafka.Config{Brokers: brokers, DialTimeout: 2 * time.Second},
+		Signer:        EventSigner(t),
 		Topic:         Topic,
 		Partitions:    Partitions,
 		PollInterval:  200 * time.Millisecond,

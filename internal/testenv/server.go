@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/streams/envelope"
 )
 
 // Server is a running `orderflow serve` process.
@@ -29,7 +31,9 @@ type Server struct {
 // Serve builds cmd/orderflow and runs `orderflow serve` on the environment's
 // database with the embedded broker, on free ports, logging to a file in the
 // test's temporary directory; env adds or overrides variables ("K=V"). It
-// returns once the operations listener's /readyz answers 200. The process
+// returns once the operations listener's /readyz answers 200. It signs and
+// verifies the events topic with the test's key (EventKey), so every
+// serve process of a test, and its in-process components, agree. The process
 // gets SIGTERM when the test ends (SIGKILL if it has not exited within
 // Patience).
 //
@@ -63,6 +67,7 @@ func ServeDB(t testing.TB, databaseURL string, env ...string) *Server {
 		"ORDERFLOW_KAFKA_EMBEDDED_ADDR=" + s.KafkaAddr,
 		"KAFKA_BROKERS=",
 		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
+		SigningKeysVar + "=" + envelope.EncodeKeys(EventKey(t)),
 	}, append(authEnv(t), env...)...), "serve")
 	s.Restart(t)
 	return s

@@ -1,6 +1,7 @@
 // Package relay is the outbox publisher: it moves every committed event from
 // the event store (the outbox) to a Kafka topic, at least once, in per-stream
-// version order, with the stream id as the key.
+// version order, with the stream id as the key, each message signed
+// (Config.Signer; streams/envelope has what is signed and why).
 //
 // Run one relay role per process; any number of processes may run it, and a
 // Postgres session advisory lock elects the one that publishes. DESIGN.md in

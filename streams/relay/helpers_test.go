@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/relay"
 )
 
@@ -162,11 +163,13 @@ type consumed struct {
 }
 
 // consumeAll reads every partition of the topic from the first offset to the
-// end offset observed at the start.
+// end offset observed at the start; every message must carry the relay's
+// signature (with the test's key) and headers that match its envelope.
 func consumeAll(t testing.TB, brokers []string, topic string) consumed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	verifier := testenv.EventVerifier(t)
 	client := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
 	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
@@ -204,11 +207,14 @@ func consumeAll(t testing.TB, brokers []string, topic string) consumed {
 			if string(m.Key) != env.StreamID.String() {
 				t.Fatalf("key %q is not the stream id %s", m.Key, env.StreamID)
 			}
-			if h := header(m, relay.HeaderVersion); h != strconv.FormatInt(env.Version, 10) {
+			if err := verifier.Verify(m); err != nil {
+				t.Fatalf("partition %d offset %d: %v", po.Partition, m.Offset, err)
+			}
+			if h := header(m, envelope.HeaderVersion); h != strconv.FormatInt(env.Version, 10) {
 				t.Fatalf("version header %q, envelope version %d", h, env.Version)
 			}
-			if header(m, relay.HeaderType) != env.Type || header(m, relay.HeaderEventID) != env.ID.String() ||
-				header(m, relay.HeaderCorrelationID) != env.Metadata.CorrelationID {
+			if header(m, envelope.HeaderType) != env.Type || header(m, envelope.HeaderEventID) != env.ID.String() ||
+				header(m, envelope.HeaderCorrelationID) != env.Metadata.CorrelationID {
 				t.Fatalf("headers %+v do not match envelope %+v", m.Headers, env)
 			}
 			out.total++

@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/testenv"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/relay"
 )
@@ -20,6 +21,7 @@ import (
 const (
 	helperDBEnv     = "RELAY_HELPER_DATABASE_URL"
 	helperBrokerEnv = "RELAY_HELPER_BROKERS"
+	helperKeysEnv   = "RELAY_HELPER_SIGNING_KEYS" // the parent test's key: the helper runs as a test of another name
 )
 
 // TestHelperRelayProcess is not a test: TestRelayKilledWithSIGKILL runs the
@@ -39,8 +41,16 @@ func TestHelperRelayProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	keys, err := envelope.ParseKeys(os.Getenv(helperKeysEnv))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("%s: %v", helperKeysEnv, err)
+	}
+	signer, err := envelope.NewSigner(keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := relay.New(relay.Config{
-		Login: login, Pool: pool,
+		Login: login, Pool: pool, Signer: signer,
 		Kafka: kafka.Config{Brokers: strings.Split(brokers, ",")},
 		Topic: testTopic, Partitions: testPartitions,
 		PollInterval: 200 * time.Millisecond, FollowerRetry: 200 * time.Millisecond,
@@ -59,7 +69,8 @@ func TestHelperRelayProcess(t *testing.T) {
 func startHelper(t *testing.T, e *env) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRelayProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperDBEnv+"="+e.db.URL, helperBrokerEnv+"="+strings.Join(e.brokers, ","))
+	cmd.Env = append(os.Environ(), helperDBEnv+"="+e.db.URL, helperBrokerEnv+"="+strings.Join(e.brokers, ","),
+		helperKeysEnv+"="+envelope.EncodeKeys(testenv.EventKey(t)))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,24 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderflow/orderflow/eventstore"
-)
-
-// Kafka headers set on every message. The value is the public envelope;
-// headers let routers and tools filter without decoding it.
-const (
-	HeaderType          = "type"
-	HeaderEventID       = "event_id"
-	HeaderStreamType    = "stream_type"
-	HeaderVersion       = "version"
-	HeaderPosition      = "position"
-	HeaderCorrelationID = "correlation_id" // only when the event has one
+	"github.com/orderflow/orderflow/streams/envelope"
 )
 
 // publish is the publisher goroutine. It runs while this relay is leader and
@@ -167,7 +156,7 @@ func (r *Relay) chunk(evs []eventstore.RecordedEvent) (int, []kafkago.Message, e
 	msgs := make([]kafkago.Message, 0, len(evs))
 	var bytes int64
 	for _, e := range evs {
-		m, err := message(e)
+		m, err := r.message(e)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -181,22 +170,17 @@ func (r *Relay) chunk(evs []eventstore.RecordedEvent) (int, []kafkago.Message, e
 	return len(msgs), msgs, nil
 }
 
-func message(e eventstore.RecordedEvent) (kafkago.Message, error) {
-	v, err := eventstore.MarshalEnvelope(e)
-	if err != nil {
+// message is e as published: envelope.Message, signed unless the relay
+// publishes unsigned (Config.Unsigned).
+func (r *Relay) message(e eventstore.RecordedEvent) (kafkago.Message, error) {
+	m, err := envelope.Message(e)
+	if err != nil || r.cfg.Signer == nil {
+		return m, err
+	}
+	if err := r.cfg.Signer.Sign(&m); err != nil {
 		return kafkago.Message{}, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	h := []kafkago.Header{
-		{Key: HeaderType, Value: []byte(e.Type)},
-		{Key: HeaderEventID, Value: []byte(e.ID.String())},
-		{Key: HeaderStreamType, Value: []byte(e.StreamType)},
-		{Key: HeaderVersion, Value: strconv.AppendInt(nil, e.Version, 10)},
-		{Key: HeaderPosition, Value: strconv.AppendInt(nil, e.Position, 10)},
-	}
-	if e.Metadata.CorrelationID != "" {
-		h = append(h, kafkago.Header{Key: HeaderCorrelationID, Value: []byte(e.Metadata.CorrelationID)})
-	}
-	return kafkago.Message{Key: []byte(e.StreamID.String()), Value: v, Headers: h, Time: e.RecordedAt}, nil
+	return m, nil
 }
 
 // messageSize over-estimates kafka-go's own accounting (record framing is

@@ -13,6 +13,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
@@ -30,6 +31,15 @@ type Config struct {
 	Pool *pgxpool.Pool
 	// Kafka is how the brokers are reached. Required.
 	Kafka kafka.Config
+
+	// Signer signs every message (streams/envelope), so that consumers can
+	// tell the relay's messages from anything else produced to the topic.
+	// Required unless Unsigned.
+	Signer *envelope.Signer
+	// Unsigned publishes messages without a signature, which verifying
+	// consumers refuse: only for a topic whose every producer is trusted
+	// (envelope.TrustAll on the consumers). Signer must then be nil.
+	Unsigned bool
 
 	// Topic receives every event. Default kafka.DefaultTopic. It also names the
 	// checkpoint row and the leadership lock, so relays of different topics
@@ -123,6 +133,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("relay config: %w", err))
+	}
+	switch {
+	case c.Signer == nil && !c.Unsigned:
+		errs = append(errs, errors.New("relay config: Signer is required (or Unsigned, for a trusted topic)"))
+	case c.Signer != nil && c.Unsigned:
+		errs = append(errs, errors.New("relay config: Signer and Unsigned exclude each other"))
 	}
 	if c.Partitions < 1 || c.ReplicationFactor < 1 || c.BatchSize < 1 || c.BatchBytes < 1 {
 		errs = append(errs, errors.New("relay config: Partitions, ReplicationFactor, BatchSize and BatchBytes must be ≥ 1"))

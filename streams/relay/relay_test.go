@@ -83,3 +83,25 @@ func TestFreshTopicRepublishesFromTheStart(t *testing.T) {
 		t.Errorf("Resets = %d, want 1", r2.Status().Resets)
 	}
 }
+
+// A relay signs (consumeAll verifies every message it published), or is
+// told in so many words that the topic is trusted.
+func TestARelayNeedsASignerOrToBeToldToPublishUnsigned(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, []string{"127.0.0.1:1"})
+	cfg := e.RelayConfig(t, e.brokers)
+	for name, mod := range map[string]func(*relay.Config){
+		"neither":  func(c *relay.Config) { c.Signer = nil },
+		"both":     func(c *relay.Config) { c.Unsigned = true },
+		"signer":   func(*relay.Config) {},
+		"unsigned": func(c *relay.Config) { c.Signer, c.Unsigned = nil, true },
+	} {
+		c := cfg
+		c.Registerer = nil
+		mod(&c)
+		_, err := relay.New(c)
+		if ok := name == "signer" || name == "unsigned"; ok != (err == nil) {
+			t.Errorf("%s: New: %v", name, err)
+		}
+	}
+}

@@ -46,7 +46,11 @@ func (r *Relay) setLeader(on bool) {
 	r.metrics.leader.Set(b2f(on))
 	if changed {
 		if on {
-			r.log.Info("relay: became leader")
+			if r.cfg.Signer != nil {
+				r.log.Info("relay: became leader", "signing_key", r.cfg.Signer.KeyID())
+			} else {
+				r.log.Warn("relay: became leader; publishing UNSIGNED messages (a trusted topic)")
+			}
 		} else {
 			r.log.Info("relay: no longer leader")
 		}
