@@ -123,3 +123,64 @@ func (k *KafkaProcess) topicReady() error {
 	}
 	return fmt.Errorf("topic %s not there yet", Topic)
 }
+
+// Produce writes msgs straight to topic as any producer could (the Hash
+// balancer, like the relay: a message keyed by an order id lands on that
+// order's partition), bypassing the relay: the way tests forge messages.
+func Produce(t testing.TB, brokers []string, topic string, msgs ...kafkago.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Patience)
+	defer cancel()
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll}
+	defer func() { _ = w.Close() }()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("testenv: produce to %s: %v", topic, err)
+	}
+}
+
+// ReadTopic returns every message of every partition of topic, from the
+// first offset to the end offset at the call.
+func ReadTopic(t testing.TB, brokers []string, topic string) []kafkago.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Patience)
+	defer cancel()
+	client := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
+	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		t.Fatalf("testenv: metadata of %s: %v %+v", topic, err, md)
+	}
+	var req []kafkago.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		req = append(req, kafkago.FirstOffsetOf(p.ID), kafkago.LastOffsetOf(p.ID))
+	}
+	offs, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: req}})
+	if err != nil {
+		t.Fatalf("testenv: offsets of %s: %v", topic, err)
+	}
+	var out []kafkago.Message
+	for _, po := range offs.Topics[topic] {
+		if po.Error != nil {
+			t.Fatalf("testenv: offsets of %s partition %d: %v", topic, po.Partition, po.Error)
+		}
+		if po.LastOffset <= po.FirstOffset {
+			continue
+		}
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+		if err := r.SetOffset(po.FirstOffset); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("testenv: read %s partition %d: %v", topic, po.Partition, err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= po.LastOffset {
+				break
+			}
+		}
+		_ = r.Close()
+	}
+	return out
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/projector"
 )
@@ -65,22 +66,29 @@ func newBatchEnv(t *testing.T, orders int) *batchEnv {
 	return &batchEnv{t: t, ctx: ctx, db: db, store: store, writer: eventstore.New(db.Command), brokers: brokers, metrics: metrics, rt: rt, events: evs}
 }
 
-// publish writes evs' envelopes to the topic, keyed by order, then raw
-// values as they are (a producer that is not the relay).
+// publish writes evs to the topic as the relay does (keyed by order,
+// signed with the test's key), then raw values as they are, signed too (a
+// relay bug, which only the envelope check can catch).
 func (e *batchEnv) publish(evs []eventstore.RecordedEvent, raw ...string) {
 	e.t.Helper()
 	w := &kafkago.Writer{Addr: kafkago.TCP(e.brokers...), Topic: batchTopic, Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll}
 	defer func() { _ = w.Close() }()
 	var msgs []kafkago.Message
+	signer := testenv.EventSigner(e.t)
 	for _, ev := range evs {
-		v, err := eventstore.MarshalEnvelope(ev)
+		m, err := envelope.Message(ev)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		msgs = append(msgs, kafkago.Message{Key: []byte(ev.StreamID.String()), Value: v, Time: ev.RecordedAt})
+		msgs = append(msgs, m)
 	}
 	for _, r := range raw {
 		msgs = append(msgs, kafkago.Message{Key: []byte("not-an-order"), Value: []byte(r)})
+	}
+	for i := range msgs {
+		if err := signer.Sign(&msgs[i]); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	if err := w.WriteMessages(e.ctx, msgs...); err != nil {
 		e.t.Fatal(err)
@@ -94,7 +102,7 @@ func (e *batchEnv) run(ps ...projections.Projection) {
 	done := make(chan error, 1)
 	go func() {
 		done <- projector.Run(ctx, projector.Config{
-			Kafka: kafka.Config{Brokers: e.brokers}, Topic: batchTopic, Runtime: e.rt, Projections: ps,
+			Kafka: kafka.Config{Brokers: e.brokers}, Topic: batchTopic, Verifier: testenv.EventVerifier(e.t), Runtime: e.rt, Projections: ps,
 			// Everything published before the start lands in a few batches.
 			MaxBatch: 1000, Linger: 200 * time.Millisecond,
 			MaxRetries: 1, InitialInterval: 10 * time.Millisecond,

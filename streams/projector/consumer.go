@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
@@ -22,17 +25,37 @@ type consumer struct {
 	log    *slog.Logger
 	ds     []projections.Delivery // the batch's decoded events, reused
 	source []int                  // ds[i] is msgs[source[i]]
+
+	verifier        *envelope.Verifier
+	refusals        *envelope.Refusals
+	dlq             message.Publisher // the dead-letter topic's (refusals are not projection_dlq_total's: nothing was given up)
+	topic, dlqTopic string
+	refused         []refusal // the batch's refused messages, reused
 }
 
-// handle is the kafka.BatchHandler: apply the batch in one transaction,
-// then retry alone, through the Router, whatever the batch could not apply.
-// It returns nil once every message is applied, skipped as already applied,
-// or dead-lettered; an error has the consumer hand the batch over again
-// (the version check skips what was applied).
+// refusal is a message of the batch the verifier refused.
+type refusal struct {
+	index int // into msgs
+	err   error
+}
+
+// handle is the kafka.BatchHandler: refuse what the relay did not sign,
+// apply the rest in one transaction, then retry alone, through the Router,
+// whatever the batch could not apply. It returns nil once every message is
+// applied, skipped as already applied, or dead-lettered; an error has the
+// consumer hand the batch over again (the version check skips what was
+// applied).
 func (c *consumer) handle(ctx context.Context, msgs []kafkago.Message) error {
-	c.ds, c.source = c.ds[:0], c.source[:0]
+	c.ds, c.source, c.refused = c.ds[:0], c.source[:0], c.refused[:0]
 	var alone []int // indexes into msgs
 	for i, m := range msgs {
+		if err := c.verifier.Verify(m); err != nil {
+			// Before anything reads it: a refused message never reaches
+			// the version check, so a forged "next version" cannot make
+			// the real one look like a redelivery.
+			c.refused = append(c.refused, refusal{i, err})
+			continue
+		}
 		ev, err := eventstore.UnmarshalEnvelope(m.Value)
 		if err != nil {
 			// No order to apply it to: alone, it fails again and goes to
@@ -58,8 +81,18 @@ func (c *consumer) handle(ctx context.Context, msgs []kafkago.Message) error {
 		// only that one fails, and is dead-lettered.
 		c.log.Warn("projector: batch failed; applying its events one at a time", "events", len(msgs), "err", err)
 		alone = alone[:0]
+		next := 0 // into c.refused, ascending like i
 		for i := range msgs {
+			if next < len(c.refused) && c.refused[next].index == i {
+				next++
+				continue
+			}
 			alone = append(alone, i)
+		}
+	}
+	for _, r := range c.refused {
+		if err := c.deadLetter(ctx, msgs[r.index], r.err); err != nil {
+			return err
 		}
 	}
 	for _, i := range alone {
@@ -67,6 +100,24 @@ func (c *consumer) handle(ctx context.Context, msgs []kafkago.Message) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// deadLetter publishes a refused message to the dead-letter topic as it
+// came (key, value, headers, and where it was in Kafka), with the reason
+// in reason_poisoned as the Router's poison queue writes it, and counts it.
+// No retries: a forgery does not get better. A failed publish fails the
+// batch, which is handed over again (and the message refused again).
+func (c *consumer) deadLetter(ctx context.Context, km kafkago.Message, refusal error) error {
+	msg := c.kafka.Message(km)
+	msg.Metadata.Set(middleware.ReasonForPoisonedKey, refusal.Error())
+	msg.Metadata.Set(middleware.PoisonedTopicKey, c.topic)
+	msg.Metadata.Set(middleware.PoisonedHandlerKey, c.p.Name())
+	msg.SetContext(ctx)
+	if err := c.dlq.Publish(c.dlqTopic, msg); err != nil {
+		return fmt.Errorf("dead-letter a refused message (partition %d offset %d): %w", km.Partition, km.Offset, err)
+	}
+	c.refusals.Add(refusal, "kafka_partition", km.Partition, "kafka_offset", km.Offset, "dead_lettered_to", c.dlqTopic)
 	return nil
 }
 

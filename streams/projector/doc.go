@@ -28,6 +28,14 @@
 //
 // # A bad event in a batch
 //
+//   - A message the relay did not sign (no signature, a forged one, a key
+//     that is not, or no longer, accepted: Config.Verifier): it is never
+//     decoded or applied, so it cannot take the place of the order's next
+//     version. It goes to orders.events.dlq at once, without retries (a
+//     forgery does not get better), with the reason in reason_poisoned,
+//     and kafka_rejected_messages_total{consumer=<group>,reason} counts it
+//     (not projection_dlq_total: the read model misses nothing). The
+//     order's real events are applied as they come.
 //   - An envelope that does not parse, an event that does not decode, or a
 //     gap the store cannot fill: the runtime rejects that event and its
 //     order's later events in the batch; the rest of the batch commits.
@@ -52,6 +60,9 @@
 //
 // # Metrics
 //
+// kafka_rejected_messages_total{consumer,reason} (consumer: the
+// projection's group id; reason: unsigned, malformed, unknown_key,
+// bad_signature), also logged, at most once per 10 s per projection.
 // projection_lag_events and projection_lag_seconds (label projection),
 // computed at scrape time from this process's consumers: events in Kafka
 // not yet applied, summed over the partitions held here, and the age of the

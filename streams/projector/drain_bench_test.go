@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/projector"
 )
@@ -60,7 +61,7 @@ func BenchmarkDrain(b *testing.B) {
 		start := time.Now()
 		go func() {
 			done <- projector.Run(runCtx, projector.Config{
-				Kafka: kafka.Config{Brokers: brokers}, Topic: topic, Runtime: rt, Projections: projections.All(),
+				Kafka: kafka.Config{Brokers: brokers}, Topic: topic, Verifier: testenv.EventVerifier(b), Runtime: rt, Projections: projections.All(),
 				GroupPrefix: "drain." + strconv.Itoa(b.N) + "." + strconv.FormatInt(start.UnixNano(), 36) + ".", Logger: log,
 			})
 		}()
@@ -103,11 +104,13 @@ func applied(b *testing.B, reg *prometheus.Registry) int64 {
 	return int64(n)
 }
 
-// publishInterleaved writes every stored event to topic, keyed by order,
-// with the orders interleaved at random.
+// publishInterleaved writes every stored event to topic as the relay does
+// (keyed by order, signed with the test's key), with the orders
+// interleaved at random.
 func publishInterleaved(b *testing.B, store *eventstore.Store, brokers []string, topic string) {
 	b.Helper()
 	ctx := context.Background()
+	signer := testenv.EventSigner(b)
 	var streams [][]eventstore.RecordedEvent
 	for after := int64(0); ; {
 		evs, err := store.ReadAll(ctx, after, 10000)
@@ -143,11 +146,14 @@ func publishInterleaved(b *testing.B, store *eventstore.Store, brokers []string,
 			streams[i] = streams[len(streams)-1]
 			streams = streams[:len(streams)-1]
 		}
-		v, err := eventstore.MarshalEnvelope(ev)
+		m, err := envelope.Message(ev)
+		if err == nil {
+			err = signer.Sign(&m)
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
-		msgs = append(msgs, kafkago.Message{Key: []byte(ev.StreamID.String()), Value: v, Time: ev.RecordedAt})
+		msgs = append(msgs, m)
 		if len(msgs) == cap(msgs) {
 			flush()
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
@@ -21,7 +22,12 @@ type Config struct {
 	DLQTopic string // default kafka.DLQTopic(Topic)
 	// Partitions of the events topic if the projector has to create it
 	// (the relay may not have yet). Default 12.
-	Partitions  int
+	Partitions int
+	// Verifier decides which messages are the relay's (streams/envelope):
+	// a message it refuses is never applied; it goes to the dead-letter
+	// topic at once, with the reason. Required (envelope.TrustAll for a
+	// trusted topic).
+	Verifier    *envelope.Verifier
 	Runtime     *projections.Runtime
 	Projections []projections.Projection
 	// GroupPrefix prefixes consumer group ids. Default "orderflow.projection.".
@@ -64,8 +70,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Runtime == nil || len(cfg.Projections) == 0 || cfg.Topic == "" {
-		return errors.New("projector: Runtime, Projections and Topic are required")
+	if cfg.Runtime == nil || len(cfg.Projections) == 0 || cfg.Topic == "" || cfg.Verifier == nil {
+		return errors.New("projector: Runtime, Projections, Topic and Verifier are required")
 	}
 	if cfg.DLQTopic == "" {
 		cfg.DLQTopic = kafka.DLQTopic(cfg.Topic)
@@ -130,7 +136,12 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log}
+		refusals, err := envelope.NewRefusals(cfg.Registerer, cfg.GroupID(p), log)
+		if err != nil {
+			return fmt.Errorf("projector: metrics: %w", err)
+		}
+		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log,
+			verifier: cfg.Verifier, refusals: refusals, dlq: pub, topic: cfg.Topic, dlqTopic: cfg.DLQTopic}
 		consumers = append(consumers, c)
 		lag.add(p.Name(), bc)
 		// The handler is named after the projection: the poison queue

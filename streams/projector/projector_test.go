@@ -46,7 +46,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 	go func() { done <- rl.Run(ctx) }()
 	go func() {
 		done <- projector.Run(ctx, projector.Config{
-			Kafka: kcfg, Topic: testenv.Topic, Partitions: testenv.Partitions, Runtime: rt, Projections: all,
+			Kafka: kcfg, Topic: testenv.Topic, Partitions: testenv.Partitions, Verifier: testenv.EventVerifier(t), Runtime: rt, Projections: all,
 			MaxRetries: 1, InitialInterval: 10 * time.Millisecond, Registerer: metrics, Logger: log,
 		})
 	}()
