@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
 
@@ -88,6 +89,12 @@ type Config struct {
 	Subscriber message.Subscriber
 	// Topic is the events topic. Default kafka.DefaultTopic.
 	Topic string
+	// Verifier decides which messages are the relay's (streams/envelope);
+	// the hub drops any other, counts it and logs it (rate-limited): it
+	// is never sequenced or fanned out. The Subscriber must put the Kafka
+	// key in kafka.DefaultKeyMetadata (its default). Required
+	// (envelope.TrustAll for a trusted topic).
+	Verifier *envelope.Verifier
 
 	// SendQueue is each connection's send queue in frames (see
 	// DefaultSendQueue for the overflow policy).
@@ -241,6 +248,9 @@ func (c Config) Validate() error {
 	}
 	if c.Subscriber == nil {
 		errs = append(errs, errors.New("hub config: Subscriber is required"))
+	}
+	if c.Verifier == nil {
+		errs = append(errs, errors.New("hub config: Verifier is required (envelope.TrustAll for a trusted topic)"))
 	}
 	if c.SendQueue < 1 || c.MaxFrameSize < 64 || c.MaxSubscriptions < 1 || c.MaxBadFrames < 1 ||
 		c.CustomerCache < 1 || c.MaxPending < 1 || c.MaxRecoveries < 1 || c.MaxConnections < 1 ||

@@ -98,13 +98,19 @@
 // Run consumes the events topic with its own consumer identity (a
 // streams/kafka.Subscriber with no GroupID and StartOffset LastOffset), so
 // every node sees every partition and nodes scale out behind any load
-// balancer. Shutdown closes every connection with 1001 and waits for its
-// goroutines. Metrics: hub_connections, hub_subscriptions,
+// balancer. A message the relay did not sign (Config.Verifier) is dropped
+// before it is sequenced, so it is never fanned out and cannot move or
+// stall the global order; so is a signed one whose position the store does
+// not hold (sequencer.go). Both are counted in
+// kafka_rejected_messages_total{consumer="hub",reason} and logged at most
+// once per 10 s: the hub has no dead-letter queue. Shutdown closes every
+// connection with 1001 and waits for its goroutines. Metrics: hub_connections, hub_subscriptions,
 // hub_frames_sent_total, hub_slow_disconnects_total, hub_recoveries_total
 // {recovered}, hub_sequencer_store_fills_total,
 // hub_sequencer_filled_events_total, hub_customer_store_lookups_total,
 // hub_bad_kafka_messages_total, hub_head_position,
-// hub_refused_connections_total{limit}, hub_subscribes_rate_limited_total.
+// hub_refused_connections_total{limit}, hub_subscribes_rate_limited_total,
+// kafka_rejected_messages_total{consumer,reason}.
 // The store reads of subscribes go to Config.RecoveryStore (cmd gives it a
 // pool of its own), at most Config.MaxRecoveries at once, so live delivery
 // never waits for a connection behind a replay.

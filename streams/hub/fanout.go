@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/streams/kafka"
 )
 
 // The live path: Kafka messages in, sequenced by global position, fanned out
@@ -34,6 +35,13 @@ func (h *Hub) ingest(ctx context.Context, msgs <-chan *message.Message, seq *seq
 			}
 			m.Ack()
 			lastMsg = time.Now()
+			if err := h.cfg.Verifier.VerifyMessage(m, kafka.DefaultKeyMetadata); err != nil {
+				// Before the sequencer sees it: a forged position must
+				// not move the global order (or stall it).
+				h.refused.Add(err, "kafka_partition", m.Metadata.Get(kafka.MetadataPartition),
+					"kafka_offset", m.Metadata.Get(kafka.MetadataOffset))
+				continue
+			}
 			e, err := eventstore.UnmarshalEnvelope(m.Payload)
 			if err != nil {
 				h.m.badMessages.Inc()

@@ -60,7 +60,7 @@ func (e *env) startHub(t testing.TB, mod func(*hub.Config)) *testHub {
 	}
 	reg := prometheus.NewRegistry()
 	cfg := hub.Config{
-		Store: e.store, Subscriber: sub, Topic: testTopic, PollInterval: 200 * time.Millisecond,
+		Store: e.store, Subscriber: sub, Topic: testTopic, Verifier: testenv.EventVerifier(t), PollInterval: 200 * time.Millisecond,
 		Registerer: reg, Logger: testenv.Logger(t),
 		// Hang guards, not targets: a test client starved of CPU by other
 		// tests still gets its frames, and its close frame, however late.

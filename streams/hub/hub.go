@@ -17,10 +17,20 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/auth"
+	"github.com/orderflow/orderflow/streams/envelope"
 )
 
 // Path is where Register mounts the hub.
 const Path = "/v1/stream"
+
+// refusalConsumer is the hub's consumer label in
+// kafka_rejected_messages_total.
+const refusalConsumer = "hub"
+
+// ReasonPositionNotInStore is the hub's own refusal: a verified event whose
+// position the store does not hold when the sequencer reads up to it
+// (sequencer.go).
+const ReasonPositionNotInStore envelope.Reason = "position_not_in_store"
 
 // Hub serves WebSocket subscriptions to the event log; DESIGN.md has its
 // goroutines, queues, lock order and ordering argument.
@@ -28,6 +38,7 @@ type Hub struct {
 	cfg      Config
 	log      *slog.Logger
 	m        *metrics
+	refused  *envelope.Refusals
 	cust     *customers
 	upgrader websocket.Upgrader
 
@@ -85,6 +96,9 @@ func New(cfg Config) (*Hub, error) {
 
 		perClient:     make(map[string]int),
 		recoverySlots: make(chan struct{}, cfg.MaxRecoveries),
+	}
+	if h.refused, err = envelope.NewRefusals(cfg.Registerer, refusalConsumer, h.log, ReasonPositionNotInStore); err != nil {
+		return nil, fmt.Errorf("hub metrics: %w", err)
 	}
 	if h.cust, err = newCustomers(cfg.CustomerCache, m.customerLoads.Inc); err != nil {
 		return nil, fmt.Errorf("hub customers: %w", err)
@@ -148,6 +162,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	seq := &sequencer{store: h.cfg.Store, last: head, emit: emit, onFill: func(n int) {
 		h.m.storeFills.Inc()
 		h.m.filledEvents.Add(float64(n))
+	}, onDrop: func(e eventstore.RecordedEvent) {
+		h.refused.Add(&envelope.RefusedError{Reason: ReasonPositionNotInStore,
+			Detail: fmt.Sprintf("position %d (order %s, version %d) is beyond what the store holds", e.Position, e.StreamID, e.Version)})
 	}}
 	err = h.ingest(ctx, msgs, seq)
 

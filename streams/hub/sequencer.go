@@ -36,6 +36,17 @@ type allReader interface {
 // to a rolled-back transaction. Emitting the read in order and dropping
 // copies at or below last keeps the output exact.
 //
+// The store, not Kafka, decides how far last goes. A Kafka event whose
+// position that read does not reach is not an event of this store: one the
+// hub's Verifier let through although the relay never wrote it (a key that
+// leaked, a relay of another database), or one from before a restore that
+// rewound the positions. It is dropped (onDrop) and last stays where the
+// store ends, so one absurd position (2^62) costs one store read instead of
+// hiding every later real event below it until a restart. Nothing real is
+// lost by it: a real event is in the store, and if the store was not
+// showing it yet (a replica behind), a later fill (the next gap, the idle
+// poll) reads and emits it in order.
+//
 // Not safe for concurrent use: it belongs to the hub's ingest goroutine.
 type sequencer struct {
 	store  allReader
@@ -43,6 +54,7 @@ type sequencer struct {
 	h      eventHeap
 	emit   func(eventstore.RecordedEvent)
 	onFill func(events int)
+	onDrop func(eventstore.RecordedEvent) // a Kafka event the store does not hold
 }
 
 // push adds an event from Kafka and emits whatever became contiguous.
@@ -85,7 +97,8 @@ func (s *sequencer) fillGap(ctx context.Context) error {
 }
 
 // fill emits every stored event in (last, upTo], then drains the heap.
-// upTo must be visible in the store (a position seen on Kafka, or the head).
+// upTo is a position seen on Kafka (visible in the store, if it is real) or
+// the store's head.
 func (s *sequencer) fill(ctx context.Context, upTo int64) error {
 	n := 0
 	defer func() {
@@ -109,14 +122,25 @@ func (s *sequencer) fill(ctx context.Context, upTo int64) error {
 		}
 		if len(evs) < limit && s.last < upTo {
 			// The store holds nothing more: the rest of the range never
-			// existed. (upTo came from Kafka but is not in this store:
-			// Kafka is believed and the heap emits it.)
-			s.last = upTo - 1
+			// existed, in this store. What Kafka had there is not
+			// believed (the ordering argument above).
+			s.dropUpTo(upTo)
 			break
 		}
 	}
 	s.drain()
 	return nil
+}
+
+// dropUpTo removes the held events up to upTo, reporting those above last:
+// fill found them in Kafka but not in the store.
+func (s *sequencer) dropUpTo(upTo int64) {
+	for len(s.h) > 0 && s.h[0].Position <= upTo {
+		e := heap.Pop(&s.h).(eventstore.RecordedEvent)
+		if e.Position > s.last {
+			s.onDrop(e)
+		}
+	}
 }
 
 // eventHeap is a min-heap by position.

@@ -51,7 +51,10 @@ func TestSequencerEmitsTheLogInOrderDespiteShuffleDuplicatesAndHoles(t *testing.
 		}
 		rng.Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
 		var got []int64
-		s := &sequencer{store: log, emit: func(e eventstore.RecordedEvent) { got = append(got, e.Position) }, onFill: func(int) {}}
+		s := &sequencer{store: log, emit: func(e eventstore.RecordedEvent) { got = append(got, e.Position) }, onFill: func(int) {},
+			onDrop: func(e eventstore.RecordedEvent) {
+				t.Fatalf("seed %d: dropped %d, which the store holds", seed, e.Position)
+			}}
 		for i, e := range in {
 			s.push(e)
 			if i%7 == 0 && s.waiting() { // the grace timer fired
@@ -66,5 +69,39 @@ func TestSequencerEmitsTheLogInOrderDespiteShuffleDuplicatesAndHoles(t *testing.
 		if !slices.Equal(got, want) {
 			t.Fatalf("seed %d: emitted %v\nwant %v", seed, got, want)
 		}
+	}
+}
+
+// A position the store does not hold, however far beyond its head (a
+// signed message of a leaked key, a topic of another database), is dropped
+// at the first fill; the real events before and after it go out in order.
+func TestSequencerDropsAPositionTheStoreDoesNotHoldAndKeepsGoing(t *testing.T) {
+	log := &fakeLog{}
+	for p := int64(1); p <= 10; p++ {
+		log.evs = append(log.evs, eventstore.RecordedEvent{Position: p})
+	}
+	var got, dropped []int64
+	s := &sequencer{store: log, emit: func(e eventstore.RecordedEvent) { got = append(got, e.Position) }, onFill: func(int) {},
+		onDrop: func(e eventstore.RecordedEvent) { dropped = append(dropped, e.Position) }}
+	ctx := context.Background()
+	for _, p := range []int64{1, 2, 3, 1 << 62, 5} {
+		s.push(eventstore.RecordedEvent{Position: p})
+	}
+	if err := s.fillGap(ctx); err != nil { // the grace timer: 4 is missing
+		t.Fatal(err)
+	}
+	if err := s.fillGap(ctx); err != nil { // and again: 2^62 heads the heap
+		t.Fatal(err)
+	}
+	if s.waiting() || !slices.Equal(dropped, []int64{1 << 62}) || s.last != 10 {
+		t.Fatalf("waiting %v, dropped %v, last %d; want the forged position dropped and last at the store's head", s.waiting(), dropped, s.last)
+	}
+	for p := int64(11); p <= 13; p++ {
+		log.evs = append(log.evs, eventstore.RecordedEvent{Position: p})
+		s.push(eventstore.RecordedEvent{Position: p})
+	}
+	want := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+	if !slices.Equal(got, want) {
+		t.Fatalf("emitted %v, want %v", got, want)
 	}
 }
