@@ -15,7 +15,7 @@ import (
 // the projector as serve runs it, on the benchmark's broker and groups.
 func consumeBacklog(ctx context.Context, env drainbench.Env) error {
 	return projector.Run(ctx, projector.Config{
-		Kafka: env.Kafka, Topic: env.Topic, DLQTopic: env.DLQTopic, Partitions: env.Partitions,
+		Kafka: env.Kafka, Topic: env.Topic, DLQTopic: env.DLQTopic, Partitions: env.Partitions, Verifier: env.Verifier,
 		Runtime: env.Runtime, Projections: env.Projections, GroupPrefix: env.GroupPrefix, Logger: env.Logger,
 	})
 }

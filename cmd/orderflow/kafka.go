@@ -22,6 +22,7 @@ type kafkaConfig struct {
 	session      time.Duration
 	tls          kafka.TLSConfig
 	sasl         kafka.SASLConfig
+	signing      signingConfig
 }
 
 func (k *kafkaConfig) register(f *flags) {
@@ -39,6 +40,7 @@ func (k *kafkaConfig) register(f *flags) {
 	f.string(&k.sasl.Username, "kafka-sasl-username", "ORDERFLOW_KAFKA_SASL_USERNAME", "", "SASL user name")
 	// The password comes from the environment only: a flag would show in ps.
 	k.sasl.Password = os.Getenv("ORDERFLOW_KAFKA_SASL_PASSWORD")
+	k.signing.register(f)
 }
 
 func (k *kafkaConfig) validate(f *flags) {

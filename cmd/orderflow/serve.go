@@ -125,7 +125,7 @@ func runServe(ctx context.Context, args []string) error {
 // parseServe reads serve's flags and environment and validates them.
 func parseServe(args []string) (serveConfig, error) {
 	var c serveConfig
-	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). Each connects to PostgreSQL as its own database role, with the login in $ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY (api: command and query; hub: query); with none of them set, every role logs in with $DATABASE_URL and SET ROLE (development only). Those URLs and the Kafka SASL password ($ORDERFLOW_KAFKA_SASL_PASSWORD) are read from the environment only (never a flag: it would show in ps).")
+	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). Each connects to PostgreSQL as its own database role, with the login in $ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY (api: command and query; hub: query); with none of them set, every role logs in with $DATABASE_URL and SET ROLE (development only). Those URLs, the Kafka SASL password ($ORDERFLOW_KAFKA_SASL_PASSWORD) and the keys that sign the events topic ($ORDERFLOW_KAFKA_SIGNING_KEYS) are read from the environment only (never a flag: it would show in ps). The keys may come from a file instead (--kafka-signing-keys-file). With KAFKA_BROKERS set, the relay, projector and hub roles need signing keys, or --kafka-trusted-topic.")
 	c.register(f)
 	c.kafka.register(f)
 	f.string(&c.httpAddr, "http-addr", "ORDERFLOW_HTTP_ADDR", ":8080", "HTTP listen address")
@@ -143,6 +143,7 @@ func parseServe(args []string) (serveConfig, error) {
 	if err := f.parse(args, func() {
 		c.validate(f, c.migrate, c.dbRoles()...)
 		c.kafka.validate(f)
+		c.kafka.signing.validate(f, c.kafka.brokers == "", c.hasRole("relay"), c.hasRole("projector") || c.hasRole("hub"))
 		for _, r := range strings.Split(c.roles, ",") {
 			f.check(!slices.Contains(allRoles, r), "ORDERFLOW_ROLES: unknown role %q (want some of %s)", r, strings.Join(allRoles, ", "))
 		}
@@ -274,9 +275,14 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			// Commands never need Kafka: keep serving, the relay retries.
 			log.Error("could not create Kafka topics; the relay and consumers will retry", "err", err)
 		}
+		signer, verifier, err := c.kafka.signing.setup(log)
+		if err != nil {
+			return err
+		}
 		if c.hasRole("relay") {
 			rl, err = relay.New(relay.Config{
 				Login: c.login(pg.Relay), Pool: pools[pg.Relay], Kafka: kcfg, Topic: c.kafka.topic,
+				Signer: signer, Unsigned: signer == nil && c.kafka.signing.trusted,
 				Partitions: c.kafka.partitions, Registerer: reg, Logger: log,
 			})
 			if err != nil {
@@ -293,7 +299,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			}
 			g.Go(func() error {
 				return projector.Run(ctx, projector.Config{
-					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions,
+					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions, Verifier: verifier,
 					SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
 					OnState: func(ctx context.Context, name, state, detail string) {
 						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
@@ -321,7 +327,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			hcfg := hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Registerer: reg, Logger: log,
+			hcfg := hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Verifier: verifier, Registerer: reg, Logger: log,
 				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
 			c.hub.apply(&hcfg, clients, recoveryStore)
 			h, err := hub.New(hcfg)

@@ -27,6 +27,7 @@ import (
 	"github.com/orderflow/orderflow/internal/seed"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
+	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 	"github.com/orderflow/orderflow/streams/relay"
 )
@@ -46,6 +47,9 @@ type Env struct {
 	Projections []projections.Projection
 	GroupPrefix string
 	Logger      *slog.Logger
+	// Verifier accepts the key the backlog was signed with (one generated
+	// for the run, like the embedded broker's in serve).
+	Verifier *envelope.Verifier
 }
 
 // Config configures Run. Zero values of optional fields mean the defaults
@@ -188,11 +192,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	defer broker.Close()
+	key, err := envelope.GenerateKey("bench")
+	if err != nil {
+		return res, err
+	}
+	signer, err := envelope.NewSigner(key)
+	if err != nil {
+		return res, err
+	}
+	verifier, err := envelope.NewVerifier(key)
+	if err != nil {
+		return res, err
+	}
 	env := Env{
 		Kafka: kafka.Config{Brokers: broker.Addrs(), ClientID: "orderflow-bench-drain"},
 		Topic: kafka.DefaultTopic, DLQTopic: kafka.DLQTopic(kafka.DefaultTopic), Partitions: cfg.Partitions,
 		Projections: projections.All(), Logger: log,
 		GroupPrefix: "orderflow.bench.drain." + strconv.FormatInt(time.Now().UnixNano(), 36) + ".",
+		Verifier:    verifier,
 	}
 	if err := kafka.EnsureTopics(ctx, env.Kafka,
 		kafka.TopicSpec{Name: env.Topic, Partitions: env.Partitions, ReplicationFactor: 1},
@@ -200,7 +217,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 	log.Info("drain: publishing", "events", res.Events)
-	if res.Publish, err = publish(ctx, cfg.DatabaseURL, env, head, log); err != nil {
+	if res.Publish, err = publish(ctx, cfg.DatabaseURL, env, signer, head, log); err != nil {
 		return res, err
 	}
 
@@ -245,14 +262,14 @@ func ordersFor(reg *order.Registry, events int, seedVal uint64) (int, error) {
 }
 
 // publish runs the relay until Kafka acknowledged every event up to head.
-func publish(ctx context.Context, url string, env Env, head int64, log *slog.Logger) (time.Duration, error) {
+func publish(ctx context.Context, url string, env Env, signer *envelope.Signer, head int64, log *slog.Logger) (time.Duration, error) {
 	login := pg.Login{Role: pg.Relay, URL: url, SetRole: true}
 	pool, err := pg.Connect(ctx, login, pg.Options{MaxConns: 4, ApplicationName: "orderflow bench drain relay"})
 	if err != nil {
 		return 0, err
 	}
 	defer pool.Close()
-	rl, err := relay.New(relay.Config{Login: login, Pool: pool, Kafka: env.Kafka, Topic: env.Topic,
+	rl, err := relay.New(relay.Config{Login: login, Pool: pool, Kafka: env.Kafka, Topic: env.Topic, Signer: signer,
 		Partitions: env.Partitions, Logger: log})
 	if err != nil {
 		return 0, err
