@@ -44,12 +44,18 @@ build: ## build bin/orderflow
 # Development authentication: the server trusts the local development key
 # (.run/dev-jwt/, made on first use) and says so loudly; the token printed
 # here opens the dashboard (the #token fragment never reaches a server).
+# The events topic is signed with this checkout's development key
+# (.pgdata/kafka-signing-keys, made by scripts/dev-signing-keys.sh) unless a
+# key is configured.
 run: build pg-up ## build, ensure PostgreSQL, serve every role with development authentication (prints a token)
 	@tok="$$(bin/orderflow token --sub dev --role staff,analyst,admin --ttl 12h)"; \
 	echo "development token (sub dev; staff, analyst, admin; 12 h), for curl -H \"Authorization: Bearer \$$TOKEN\":"; \
 	echo "  export TOKEN=$$tok"; \
 	echo "dashboard: http://127.0.0.1:9090/#token=$$tok"; \
 	echo "more: bin/orderflow token --sub c-42 --role customer"
+	@if [[ -z "$${ORDERFLOW_KAFKA_SIGNING_KEYS:-}$${ORDERFLOW_KAFKA_SIGNING_KEYS_FILE:-}" ]]; then \
+		export ORDERFLOW_KAFKA_SIGNING_KEYS_FILE="$$(scripts/dev-signing-keys.sh)"; \
+	fi; \
 	DATABASE_URL="$$($(PGSCRIPT) url)" ORDERFLOW_AUTH_DEV=true exec bin/orderflow serve
 
 # Order matters and any failure stops the run: vet, then lint, then tests.
