@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -256,15 +255,15 @@ func servedMetrics(t *testing.T) map[string]bool {
 	if err := ws.WriteJSON(map[string]any{"type": "subscribe", "channel": "orders", "since": 0}); err != nil {
 		t.Fatal(err)
 	}
-	// A message no projection can decode: dead-lettered after its retries
-	// (projection_dlq_total), and counted by the hub as not an event.
-	w := &kafkago.Writer{Addr: kafkago.TCP(srv.KafkaAddr), Topic: testenv.Topic, RequiredAcks: kafkago.RequireAll}
-	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
-	defer cancel()
-	if err := w.WriteMessages(ctx, kafkago.Message{Key: []byte("not-an-order"), Value: []byte("not an envelope")}); err != nil {
+	// A message no projection can decode, signed as the relay would (a
+	// relay bug: anything unsigned is refused before it is decoded):
+	// dead-lettered after its retries (projection_dlq_total), and counted
+	// by the hub as not an event.
+	bad := kafkago.Message{Key: []byte("not-an-order"), Value: []byte("not an envelope")}
+	if err := testenv.EventSigner(t).Sign(&bad); err != nil {
 		t.Fatal(err)
 	}
-	_ = w.Close()
+	testenv.Produce(t, []string{srv.KafkaAddr}, testenv.Topic, bad)
 
 	deadline := time.Now().Add(testenv.Patience)
 	for {
