@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,18 +112,44 @@ func TestTheSignatureIsTheDocumentedHMACOfKeyHeadersAndValue(t *testing.T) {
 	if got := header(m, envelope.HeaderSignature); got != want {
 		t.Fatalf("signature header %q, want %q", got, want)
 	}
-	// The README's test vector: this key (bytes 0x00…0x1f), this event.
-	if got := header(m, envelope.HeaderSignature); got != readmeVector {
-		t.Errorf("signature %q is not the README's test vector %q", got, readmeVector)
-	}
 	if string(m.Key) != "01JD4T0S6V1N2M3P4Q5R6S7T8V" {
 		t.Errorf("key %q, want the stream id", m.Key)
 	}
 }
 
-// readmeVector is the signature the README gives for its example, so that
-// a verifier written elsewhere can check itself.
-const readmeVector = "v1:k1:C-3sKzPbu8tuCDfuuIbiT4zribOYs0dHxzVlKX6F3pg"
+// The README gives a test vector for verifiers written elsewhere: this
+// key (bytes 0x00…0x1f), the relay's message of this event, its signature.
+func TestTheREADMEsTestVectorIsTheRelaysMessageAndItsSignature(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	between := func(start, end string) string {
+		_, rest, ok := strings.Cut(readme, start)
+		v, _, ok2 := strings.Cut(rest, end)
+		if !ok || !ok2 {
+			t.Fatalf("README.md has no %q … %q", start, end)
+		}
+		return v
+	}
+	value := between("<!-- signature-vector: value -->\n```json\n", "\n```")
+	signature := between("<!-- signature-vector: signature -->`", "`")
+	k := envelope.Key{ID: "k1", Secret: make([]byte, 32)}
+	for i := range k.Secret {
+		k.Secret[i] = byte(i)
+	}
+	m := signedMessage(t, signer(t, k))
+	if string(m.Value) != value {
+		t.Errorf("the README's value is not the relay's message:\n%s\n%s", value, m.Value)
+	}
+	if got := header(m, envelope.HeaderSignature); got != signature {
+		t.Errorf("the README says %q, the relay signs %q", signature, got)
+	}
+	if !strings.Contains(readme, base64.StdEncoding.EncodeToString(k.Secret)) {
+		t.Error("the README does not give the vector's key")
+	}
+}
 
 func TestAVerifierRefusesEveryChangeToWhatIsSigned(t *testing.T) {
 	k1 := testKey(t, "k1", 1)
