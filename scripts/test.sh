@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` runs it (DATABASE_URL set by the Makefile):
-# go vet, lint, deploy/'s checks (scripts/deploy-check.sh), then every test with -race, and at the end each package's
-# time, slowest first, and the wall time.
+# go vet, lint, deploy/'s checks (scripts/deploy-check.sh), then every test
+# with -race, a short fuzz run, and at the end each package's time, slowest
+# first, and the wall time.
 #
 # gotestsum (pinned, installed into bin/ like staticcheck) runs go test and
 # prints one line per package as it finishes plus every failure in full; the
@@ -31,6 +32,12 @@ scripts/deploy-check.sh
 status=0
 "$BIN/gotestsum" --format pkgname-and-test-fails --jsonfile "$ART/go-test.json" -- \
 	-race -count=1 -timeout 20m -parallel "$PARALLEL" ./... || status=$?
+
+# A short mutating run of every fuzz target (their seeds already ran above):
+# two seconds each finds what a change breaks in a decoder; `make fuzz`
+# runs longer. A failing input lands in testdata/fuzz/: commit it with the fix.
+echo
+make --no-print-directory fuzz FUZZTIME="${TEST_FUZZTIME:-2s}" || status=$?
 
 # A package's own line in go test -json has no "Test" field and, when it
 # ends, an "Elapsed": pick those out, slowest first.
