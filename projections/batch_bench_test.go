@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/internal/benchstat"
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/seed"
+	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -40,23 +41,7 @@ func newBenchEnv(b *testing.B, orders int) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var streams [][]eventstore.RecordedEvent
-	for after := int64(0); ; {
-		evs, err := store.ReadAll(ctx, after, 10000)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(evs) == 0 {
-			break
-		}
-		for _, ev := range evs {
-			if n := len(streams); n == 0 || streams[n-1][0].StreamID != ev.StreamID {
-				streams = append(streams, nil)
-			}
-			streams[len(streams)-1] = append(streams[len(streams)-1], ev)
-		}
-		after = evs[len(evs)-1].Position
-	}
+	streams := testenv.Streams(b, store)
 	rng := rand.New(rand.NewPCG(1, 2))
 	e := &benchEnv{db: db, rt: rt}
 	for len(streams) > 0 {

@@ -78,3 +78,28 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// Streams reads the whole store and returns its events grouped by stream,
+// in the order streams first appear (seeded stores write one stream after
+// another), each stream's events in version order.
+func Streams(tb testing.TB, store *eventstore.Store) [][]eventstore.RecordedEvent {
+	tb.Helper()
+	ctx := context.Background()
+	var streams [][]eventstore.RecordedEvent
+	for after := int64(0); ; {
+		evs, err := store.ReadAll(ctx, after, 10000)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return streams
+		}
+		for _, ev := range evs {
+			if n := len(streams); n == 0 || streams[n-1][0].StreamID != ev.StreamID {
+				streams = append(streams, nil)
+			}
+			streams[len(streams)-1] = append(streams[len(streams)-1], ev)
+		}
+		after = evs[len(evs)-1].Position
+	}
+}

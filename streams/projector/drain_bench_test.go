@@ -111,23 +111,7 @@ func publishInterleaved(b *testing.B, store *eventstore.Store, brokers []string,
 	b.Helper()
 	ctx := context.Background()
 	signer := testenv.EventSigner(b)
-	var streams [][]eventstore.RecordedEvent
-	for after := int64(0); ; {
-		evs, err := store.ReadAll(ctx, after, 10000)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(evs) == 0 {
-			break
-		}
-		for _, ev := range evs {
-			if n := len(streams); n == 0 || streams[n-1][0].StreamID != ev.StreamID {
-				streams = append(streams, nil)
-			}
-			streams[len(streams)-1] = append(streams[len(streams)-1], ev)
-		}
-		after = evs[len(evs)-1].Position
-	}
+	streams := testenv.Streams(b, store)
 	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, Balancer: &kafkago.Hash{},
 		RequiredAcks: kafkago.RequireAll, BatchSize: 1000, BatchTimeout: 5 * time.Millisecond}
 	defer func() { _ = w.Close() }()
