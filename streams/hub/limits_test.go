@@ -137,6 +137,10 @@ func TestOrderChannelIsAnsweredFromTheStreamVersion(t *testing.T) {
 	orders := newOrders(1)
 	appendLoad(t, e.store, orders, func(int) string { return "c" }, 1, 30, 1, 0, nil)
 	ch := "order:" + orders[0].String()
+	// Recovery replays up to the hub's head: let it reach the store's, or a
+	// busy machine hands the last versions over live instead.
+	head, _ := e.store.HeadPosition(t.Context())
+	waitFor(t, time.Minute, "the hub to catch up", func() bool { return th.metric("hub_head_position") >= float64(head) })
 
 	c := mustDial(t, th.url)
 	c.subscribe(ch)
