@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +12,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,10 +26,8 @@ import (
 	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/health"
 	"github.com/orderflow/orderflow/internal/httpx"
-	"github.com/orderflow/orderflow/internal/migrate"
 	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
-	"github.com/orderflow/orderflow/internal/schema"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -279,11 +274,13 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		factor, minInsync := c.kafka.replicas()
+		checks.Add("kafka-topics", topicsCheck(kcfg, c.kafka.topicSpecs()))
 		if c.hasRole("relay") {
 			rl, err = relay.New(relay.Config{
 				Login: c.login(pg.Relay), Pool: pools[pg.Relay], Kafka: kcfg, Topic: c.kafka.topic,
 				Signer: signer, Unsigned: signer == nil && c.kafka.signing.trusted,
-				Partitions: c.kafka.partitions, Registerer: reg, Logger: log,
+				Partitions: c.kafka.partitions, ReplicationFactor: factor, MinInsyncReplicas: minInsync, Registerer: reg, Logger: log,
 			})
 			if err != nil {
 				return err
@@ -300,7 +297,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			g.Go(func() error {
 				return projector.Run(ctx, projector.Config{
 					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions, Verifier: verifier,
-					SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
+					ReplicationFactor: factor, MinInsyncReplicas: minInsync, SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
 					OnState: func(ctx context.Context, name, state, detail string) {
 						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
 							log.Error("recording projection state", "projection", name, "err", err)
@@ -374,59 +371,6 @@ func (c *serveConfig) servingPool(ctx context.Context, r pg.Role, maxConns int, 
 		return nil, err
 	}
 	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name})
-}
-
-// relayCheck is ready while this process is a follower or a leader that
-// reaches Kafka; a leader cut off from Kafka is reported, with since when.
-// Commands keep succeeding meanwhile: the detail is for operators.
-func relayCheck(rl *relay.Relay) health.Check {
-	return func(context.Context) (string, error) {
-		st := rl.Status()
-		if !st.Leader {
-			return "follower", nil
-		}
-		if !st.KafkaUp && !st.KafkaSince.IsZero() {
-			return "", fmt.Errorf("leader, Kafka unreachable since %s: %s", st.KafkaSince.UTC().Format(time.RFC3339), st.LastError)
-		}
-		return fmt.Sprintf("leader, checkpoint %d, lag %d events", st.Checkpoint, st.LagEvents), nil
-	}
-}
-
-// migrationsCheck reports whether the schema is current, reading the goose
-// version tables through db (a serving pool: every serving role may read
-// them). Probes come every few seconds and migrations change only on
-// deploys: the answer is cached for migrationsCheckTTL.
-func migrationsCheck(db *sql.DB) health.Check {
-	var (
-		mu      sync.Mutex
-		checked time.Time
-		last    error
-	)
-	return func(ctx context.Context) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if time.Since(checked) > migrationsCheckTTL || last != nil {
-			last = pendingMigrations(ctx, db)
-			checked = time.Now()
-		}
-		if last != nil {
-			return "", last
-		}
-		return "current", nil
-	}
-}
-
-const migrationsCheckTTL = time.Minute
-
-func pendingMigrations(ctx context.Context, db *sql.DB) error {
-	pending, err := migrate.Pending(ctx, db, schema.Sets()...)
-	if err != nil {
-		return err
-	}
-	if pending {
-		return errors.New("migrations pending: run orderflow migrate up")
-	}
-	return nil
 }
 
 func expireKeys(ctx context.Context, store *eventstore.Store, log *slog.Logger) error {

@@ -6,13 +6,26 @@ package health
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
 )
 
-// Check reports whether one dependency is ready, with a human detail.
+// Check reports whether one dependency is ready, with a human detail. An
+// error made with Degraded is shown but leaves the process ready.
 type Check func(ctx context.Context) (detail string, err error)
+
+// Degraded marks err as a warning: its check shows as "degraded", with the
+// error, and does not make the process unready. For what an operator must
+// fix but serving does not wait for (a topic with fewer replicas than
+// configured): a load balancer taking the process out would only add an
+// outage to it.
+func Degraded(err error) error { return degraded{err} }
+
+type degraded struct{ error }
+
+func (d degraded) Unwrap() error { return d.error }
 
 // Checker runs named readiness checks.
 type Checker struct {
@@ -106,7 +119,10 @@ func (c *Checker) run(ctx context.Context) (map[string]result, bool) {
 		detail, err := check(cctx)
 		cancel()
 		res := result{Status: "ok", Detail: detail}
-		if err != nil {
+		switch {
+		case errors.As(err, new(degraded)):
+			res.Status, res.Error = "degraded", err.Error()
+		case err != nil:
 			res.Status, res.Error, ok = "failing", err.Error(), false
 		}
 		out[name] = res

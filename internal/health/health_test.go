@@ -50,3 +50,22 @@ func TestPublicReadinessSaysReadyOrNotAndNothingElse(t *testing.T) {
 		t.Errorf("public, ready: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestADegradedCheckIsShownToOperatorsAndLeavesTheProcessReady(t *testing.T) {
+	t.Parallel()
+	c := health.New()
+	c.Add("kafka-topics", func(context.Context) (string, error) {
+		return "", health.Degraded(errors.New("topic orders.events is under-replicated"))
+	})
+	rec := httptest.NewRecorder()
+	c.Readyz(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, `"degraded"`) || !strings.Contains(body, "under-replicated") {
+		t.Errorf("detailed: %d %s", rec.Code, body)
+	}
+	rec = httptest.NewRecorder()
+	c.Public(0)(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != `{"status":"ready"}` {
+		t.Errorf("public: %d %s", rec.Code, rec.Body)
+	}
+}

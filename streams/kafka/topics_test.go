@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
@@ -40,6 +42,71 @@ func TestEnsureTopics(t *testing.T) {
 	})
 	t.Run("invalid specs are rejected", func(t *testing.T) {
 		if err := kafka.EnsureTopics(ctx, cfg, kafka.TopicSpec{Name: "x"}); err == nil {
+			t.Fatal("want error")
+		}
+	})
+}
+
+// A three-broker kfake cluster holds topics of three replicas, so the
+// replication checks run against what a real cluster answers.
+func TestEnsureTopicsReplication(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	cfg := kafka.Config{Brokers: cluster.ListenAddrs()}
+	ctx, cancel := context.WithTimeout(context.Background(), testenv.Patience)
+	defer cancel()
+	durable := kafka.TopicSpec{Name: "durable", Partitions: 3, ReplicationFactor: 3, MinInsyncReplicas: 2}
+
+	t.Run("a missing topic is created with the replication factor and min.insync.replicas asked for", func(t *testing.T) {
+		for range 2 {
+			if err := kafka.EnsureTopics(ctx, cfg, durable); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := kafka.CheckTopics(ctx, cfg, durable); err != nil {
+			t.Fatalf("the created topic does not pass the check: %v", err)
+		}
+	})
+	t.Run("a topic with fewer replicas than configured is reported, not altered", func(t *testing.T) {
+		single := kafka.TopicSpec{Name: "single", Partitions: 3, ReplicationFactor: 1}
+		if err := kafka.EnsureTopics(ctx, cfg, single); err != nil {
+			t.Fatal(err)
+		}
+		want := single
+		want.ReplicationFactor, want.MinInsyncReplicas = 3, 2
+		for _, check := range []func(context.Context, kafka.Config, ...kafka.TopicSpec) error{kafka.EnsureTopics, kafka.CheckTopics} {
+			err := check(ctx, cfg, want)
+			var ur *kafka.UnderReplicatedError
+			if !errors.Is(err, kafka.ErrTopicMismatch) || !errors.As(err, &ur) || ur.HaveReplicas != 1 || ur.WantReplicas != 3 {
+				t.Fatalf("err = %v, want an UnderReplicatedError with 1 replica of 3", err)
+			}
+		}
+	})
+	t.Run("a topic with a lower min.insync.replicas than configured is reported", func(t *testing.T) {
+		lax := kafka.TopicSpec{Name: "lax", Partitions: 1, ReplicationFactor: 3, MinInsyncReplicas: 1}
+		if err := kafka.EnsureTopics(ctx, cfg, lax); err != nil {
+			t.Fatal(err)
+		}
+		lax.MinInsyncReplicas = 2
+		var ur *kafka.UnderReplicatedError
+		if err := kafka.CheckTopics(ctx, cfg, lax); !errors.As(err, &ur) || ur.HaveMinInsync != 1 || ur.WantMinInsync != 2 {
+			t.Fatalf("err = %v, want an UnderReplicatedError with min.insync.replicas 1 of 2", err)
+		}
+	})
+	t.Run("CheckTopics reports a missing topic and creates nothing", func(t *testing.T) {
+		absent := kafka.TopicSpec{Name: "absent", Partitions: 1, ReplicationFactor: 3}
+		for range 2 {
+			if err := kafka.CheckTopics(ctx, cfg, absent); err == nil || errors.Is(err, kafka.ErrTopicMismatch) {
+				t.Fatalf("err = %v, want: does not exist", err)
+			}
+		}
+	})
+	t.Run("a min.insync.replicas above the replication factor is an invalid spec", func(t *testing.T) {
+		if err := kafka.EnsureTopics(ctx, cfg, kafka.TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 2, MinInsyncReplicas: 3}); err == nil {
 			t.Fatal("want error")
 		}
 	})

@@ -20,9 +20,13 @@ type Config struct {
 	Kafka    kafka.Config
 	Topic    string // the events topic
 	DLQTopic string // default kafka.DLQTopic(Topic)
-	// Partitions of the events topic if the projector has to create it
-	// (the relay may not have yet). Default 12.
-	Partitions int
+	// Partitions of the events topic, and ReplicationFactor and
+	// MinInsyncReplicas of it and of the DLQ, if the projector has to
+	// create them (the relay may not have yet). Defaults 12, 1 and the
+	// broker's (kafka.TopicSpec).
+	Partitions        int
+	ReplicationFactor int
+	MinInsyncReplicas int
 	// Verifier decides which messages are the relay's (streams/envelope):
 	// a message it refuses is never applied; it goes to the dead-letter
 	// topic at once, with the reason. Required (envelope.TrustAll for a
@@ -79,14 +83,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 12
 	}
+	if cfg.ReplicationFactor == 0 {
+		cfg.ReplicationFactor = 1
+	}
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = 30 * time.Second
 	}
 	// A consumer group cannot join a topic that does not exist yet, and a
 	// poison message needs its DLQ: create what is missing, change nothing.
 	err := kafka.EnsureTopics(ctx, cfg.Kafka,
-		kafka.TopicSpec{Name: cfg.Topic, Partitions: cfg.Partitions, ReplicationFactor: 1},
-		kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: 1, ReplicationFactor: 1})
+		kafka.TopicSpec{Name: cfg.Topic, Partitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor, MinInsyncReplicas: cfg.MinInsyncReplicas},
+		kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: 1, ReplicationFactor: cfg.ReplicationFactor, MinInsyncReplicas: cfg.MinInsyncReplicas})
 	if err != nil && !errors.Is(err, kafka.ErrTopicMismatch) {
 		return fmt.Errorf("projector: topics: %w", err)
 	} else if err != nil {

@@ -45,10 +45,12 @@ type Config struct {
 	// checkpoint row and the leadership lock, so relays of different topics
 	// are independent.
 	Topic string
-	// Partitions and ReplicationFactor are used only when the relay has to
-	// create the topic. Defaults 12 and 1.
+	// Partitions, ReplicationFactor and MinInsyncReplicas are used when the
+	// relay has to create the topic, and checked against an existing one
+	// (kafka.TopicSpec). Defaults 12, 1 and the broker's.
 	Partitions        int
 	ReplicationFactor int
+	MinInsyncReplicas int
 
 	// BatchSize bounds the events read and written at once. Default 1000.
 	BatchSize int
@@ -142,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions < 1 || c.ReplicationFactor < 1 || c.BatchSize < 1 || c.BatchBytes < 1 {
 		errs = append(errs, errors.New("relay config: Partitions, ReplicationFactor, BatchSize and BatchBytes must be ≥ 1"))
+	}
+	if c.MinInsyncReplicas < 0 || c.MinInsyncReplicas > c.ReplicationFactor {
+		errs = append(errs, errors.New("relay config: MinInsyncReplicas must be 0 (the broker's) to ReplicationFactor"))
 	}
 	if c.PollInterval < 0 || c.FollowerRetry < 0 || c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff || c.WriteTimeout < 0 {
 		errs = append(errs, errors.New("relay config: durations must be positive and MaxBackoff ≥ MinBackoff"))

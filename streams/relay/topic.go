@@ -62,10 +62,19 @@ func (r *Relay) ensureTopic(ctx context.Context, checkpoint int64) (fresh bool, 
 		}
 	}
 	// Always called: it also refuses a topic with another partition count,
-	// which would remap keys and break per-order ordering.
-	if err := kafka.EnsureTopics(ctx, r.cfg.Kafka, kafka.TopicSpec{
-		Name: r.cfg.Topic, Partitions: r.cfg.Partitions, ReplicationFactor: r.cfg.ReplicationFactor,
-	}); err != nil {
+	// which would remap keys and break per-order ordering. A topic with
+	// fewer replicas than configured is published to all the same (each
+	// message is as durable as the topic allows, and stopping would hold
+	// every event back); it is logged here and shown by readiness.
+	var under *kafka.UnderReplicatedError
+	err = kafka.EnsureTopics(ctx, r.cfg.Kafka, kafka.TopicSpec{
+		Name: r.cfg.Topic, Partitions: r.cfg.Partitions,
+		ReplicationFactor: r.cfg.ReplicationFactor, MinInsyncReplicas: r.cfg.MinInsyncReplicas,
+	})
+	switch {
+	case errors.As(err, &under) && !errors.As(err, new(*kafka.TopicMismatchError)):
+		r.log.Warn("relay: publishing to an under-replicated topic", "err", err)
+	case err != nil:
 		return false, err
 	}
 	if !exists {
