@@ -25,9 +25,9 @@ type kafkaConfig struct {
 	replicationFactor int
 	minInsync         int
 	session           time.Duration
-	tls          kafka.TLSConfig
-	sasl         kafka.SASLConfig
-	signing      signingConfig
+	tls               kafka.TLSConfig
+	sasl              kafka.SASLConfig
+	signing           signingConfig
 }
 
 func (k *kafkaConfig) register(f *flags) {
