@@ -24,6 +24,7 @@ import (
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/auth"
+	"github.com/orderflow/orderflow/internal/breaker"
 	"github.com/orderflow/orderflow/internal/health"
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/ops"
@@ -58,6 +59,9 @@ type serveConfig struct {
 	auth               authConfig
 	hub                hubLimits
 	dbStatementTimeout time.Duration
+	budget             budgetConfig
+	// dbBreaker is built at start (serve) and observes every serving pool.
+	dbBreaker *breaker.Breaker
 }
 
 func (c *serveConfig) hasRole(r string) bool {
@@ -134,6 +138,7 @@ func parseServe(args []string) (serveConfig, error) {
 	c.http.register(f)
 	c.auth.register(f)
 	c.hub.register(f)
+	c.budget.register(f)
 	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
 		c.validate(f, c.migrate, c.dbRoles()...)
@@ -151,6 +156,7 @@ func parseServe(args []string) (serveConfig, error) {
 		c.http.validate(f, c.httpAddr)
 		c.auth.validate(f)
 		c.hub.validate(f)
+		c.budget.validate(f, c.http.writeTimeout)
 		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
 			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
 	}); err != nil {
@@ -166,6 +172,12 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			return err
 		}
 		log.Info("migrations applied")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if c.dbBreaker, err = c.budget.dbBreaker(reg, log); err != nil {
+		return err
 	}
 	roles := c.dbRoles()
 	if c.devLogins() {
@@ -192,17 +204,15 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	viewStore := eventstore.New(view)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	checks := health.New()
-	checks.Add("postgres", func(ctx context.Context) (string, error) {
+	checks.Add("postgres", c.dbBreaker.Guard(func(ctx context.Context) (string, error) {
 		for _, r := range roles {
 			if err := pools[r].Ping(ctx); err != nil {
 				return "", fmt.Errorf("%s: %w", r, err)
 			}
 		}
 		return "", nil
-	})
+	}))
 	versions := stdlib.OpenDBFromPool(view)
 	defer func() { _ = versions.Close() }()
 	checks.Add("migrations", migrationsCheck(versions))
@@ -228,8 +238,10 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		return err
 	}
 	// The rate limits run after authentication, so they count per subject,
-	// and before the rule (a refused request costs its client a token).
-	api := guard.Mux(limiter.Mux(mux))
+	// and before the rule (a refused request costs its client a token);
+	// then the request's deadline, and the database's breaker, which
+	// refuses it before the rule reads anything (an order's owner).
+	api := guard.Mux(c.dbBreaker.Mux(httpx.DeadlineMux(c.budget.requestTimeout, limiter.Mux(mux))))
 	public.HandleFunc("GET /healthz", health.Healthz)
 	public.HandleFunc("GET /readyz", checks.Public(time.Second))
 	opsRoutes.HandleFunc("GET /readyz", checks.Readyz)
@@ -370,7 +382,7 @@ func (c *serveConfig) servingPool(ctx context.Context, r pg.Role, maxConns int, 
 	if l.URL, err = withStatementTimeout(l.URL, c.dbStatementTimeout); err != nil {
 		return nil, err
 	}
-	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name})
+	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name, Observer: c.dbBreaker})
 }
 
 func expireKeys(ctx context.Context, store *eventstore.Store, log *slog.Logger) error {

@@ -58,6 +58,9 @@ type Options struct {
 	MaxConns int32
 	// ApplicationName shows in pg_stat_activity.
 	ApplicationName string
+	// Observer, if set, is told of every acquire, query and batch and its
+	// outcome (observe.go).
+	Observer Observer
 }
 
 // Connect opens a serving pool for l and checks, on one connection, that it
@@ -133,6 +136,9 @@ func (o Options) apply(cfg *pgxpool.Config) {
 	}
 	if o.ApplicationName != "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = o.ApplicationName
+	}
+	if o.Observer != nil {
+		cfg.ConnConfig.Tracer = observer{o.Observer}
 	}
 }
 

@@ -45,3 +45,12 @@ func Unavailable(err error) bool {
 	}
 	return false
 }
+
+// Unanswered reports whether err says the database did not answer: it is
+// Unavailable, or the call ran out of time waiting for it (a server that
+// hangs, or that the network cut off, refuses nothing: its callers time
+// out). A circuit breaker counts these against the database. A statement
+// timeout is not one: the server answered it.
+func Unanswered(err error) bool {
+	return Unavailable(err) || errors.Is(err, context.DeadlineExceeded)
+}
