@@ -47,7 +47,9 @@ func (t observer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQ
 	return t.start(ctx)
 }
 
-func (t observer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) { end(ctx, d.Err) }
+func (t observer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	end(ctx, d.Err)
+}
 
 func (t observer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
 	return t.start(ctx)
@@ -55,4 +57,6 @@ func (t observer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceB
 
 func (observer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
 
-func (t observer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) { end(ctx, d.Err) }
+func (t observer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) {
+	end(ctx, d.Err)
+}
