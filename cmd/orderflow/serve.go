@@ -351,7 +351,10 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			})
 		}
 	}
-	opsRoutes.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	// The one operations route that reads the database has the API's
+	// budget (the profiler's and /metrics' time is the operator's).
+	c.dbBreaker.Mux(httpx.DeadlineMux(c.budget.requestTimeout, opsRoutes)).
+		HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
 	if unruled := guard.Unruled(); len(unruled) > 0 {
 		return fmt.Errorf("routes without an access rule in internal/auth: %s", strings.Join(unruled, ", "))
 	}

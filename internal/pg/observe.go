@@ -7,10 +7,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Observer is told of every call a pool makes to the server (acquires,
-// queries, batches): Allow before it, done with its outcome after. A call
-// it does not allow (a circuit breaker that is open) still runs: an
-// observer counts, it does not gate. internal/breaker is one.
+// Observer is told of every call a pool makes to the server (queries,
+// batches): Allow before it, done with its outcome after; and of every
+// acquire that failed (a connection the server refused or never
+// answered). An acquire that succeeds is no evidence: it may have taken an
+// idle connection without a word to the server. A call the observer does
+// not allow (a circuit breaker that is open) still runs: an observer
+// counts, it does not gate. internal/breaker is one.
 type Observer interface {
 	Allow() (done func(error), err error)
 }
@@ -35,12 +38,14 @@ func end(ctx context.Context, err error) {
 	}
 }
 
-func (t observer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	return t.start(ctx)
+func (observer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	return ctx
 }
 
 func (t observer) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, d pgxpool.TraceAcquireEndData) {
-	end(ctx, d.Err)
+	if d.Err != nil {
+		end(t.start(ctx), d.Err)
+	}
 }
 
 func (t observer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
+	"github.com/cenkalti/backoff/v5"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderflow/orderflow/eventstore"
@@ -269,8 +269,7 @@ func (r *Relay) advance(ctx context.Context, p int64, bo backoff.BackOff) bool {
 func (r *Relay) newBackoff() backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = r.cfg.MinBackoff
-	b.MaxInterval = r.cfg.MaxBackoff
-	b.MaxElapsedTime = 0 // never give up: the relay must catch up when Kafka returns
+	b.MaxInterval = r.cfg.MaxBackoff // and never gives up (v5 has no elapsed-time limit): the relay must catch up when Kafka returns
 	b.Reset()
 	return b
 }
