@@ -100,12 +100,10 @@ func topics(ctx context.Context, cfg Config, create bool, specs []TopicSpec) err
 	if len(specs) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(specs))
 	for _, s := range specs {
 		if !s.valid() {
 			return fmt.Errorf("ensure topics: invalid spec %+v", s)
 		}
-		names = append(names, s.Name)
 	}
 	tr, err := cfg.Transport()
 	if err != nil {
