@@ -147,7 +147,11 @@ func (b *Breaker) Guard(check health.Check) health.Check {
 // Mux returns a registrar that mounts handlers on reg behind the breaker:
 // while it is open, a request is answered 503 problem+json, type
 // unavailable, with Retry-After the time until the next probe, and never
-// reaches the handler.
+// reaches the handler. A request that ran out of its deadline (mount Mux
+// inside httpx.DeadlineMux) counts as a failure: a dependency that hangs
+// instead of refusing fails no call until the callers' deadlines, and some
+// of its calls (a group commit's batch) carry deadlines of their own,
+// longer than any request's.
 func (b *Breaker) Mux(reg httpx.Registrar) httpx.Registrar { return gatedMux{b: b, reg: reg} }
 
 type gatedMux struct {
@@ -165,5 +169,10 @@ func (m gatedMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.R
 			return
 		}
 		h(w, r)
+		if err := r.Context().Err(); errors.Is(err, context.DeadlineExceeded) {
+			if done, refused := m.b.Allow(); refused == nil {
+				done(err)
+			}
+		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/orderflow/orderflow/internal/breaker"
+	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/testenv"
 )
@@ -113,5 +114,23 @@ func TestAnOpenBreakerRefusesRequestsNamesTheDependencyAndClosesAfterAProbe(t *t
 	}
 	if got := testutil.ToFloat64(reg); got != 0 {
 		t.Fatalf("dependency_breaker_state = %v, want 0 (closed)", got)
+	}
+}
+
+// A database that hangs fails no call until its callers give up: requests
+// that run out of their deadline count against it.
+func TestRequestsThatRunOutOfTheirDeadlineOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	b := newBreaker(t, nil)
+	mux := http.NewServeMux()
+	b.Mux(httpx.DeadlineMux(time.Millisecond, mux)).HandleFunc("GET /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // waiting on a database that never answers
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	for range 3 {
+		mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/orders", nil))
+	}
+	if open, _ := b.Open(); !open {
+		t.Fatal("three requests that ran out of their deadline did not open the breaker")
 	}
 }
