@@ -2,7 +2,9 @@ package httpx_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/tracing"
@@ -80,5 +83,32 @@ func TestTraceContinuesTheCallersTraceAndIgnoresAMalformedOne(t *testing.T) {
 				t.Errorf("the client's traceparent reached the log: %s", logs.String())
 			}
 		})
+	}
+}
+
+// BenchmarkTrace is the cost Trace adds to a request, with the exporter off
+// (the no-op provider: the ids alone) and on (the SDK, spans batched to an
+// exporter that drops them), for a request with and without a traceparent.
+func BenchmarkTrace(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tracing.Header(r.Context()) })
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+	for _, tc := range []struct {
+		name   string
+		tracer trace.Tracer
+	}{{"off", noop.NewTracerProvider().Tracer("")}, {"on", sdk.Tracer("")}} {
+		for _, parent := range []string{"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
+			b.Run(fmt.Sprintf("exporter %s/traceparent %t", tc.name, parent != ""), func(b *testing.B) {
+				h := httpx.Trace(tc.tracer, ok)
+				req := httptest.NewRequest(http.MethodPost, "/v1/orders", nil)
+				if parent != "" {
+					req.Header.Set(tracing.HeaderTraceParent, parent)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					h.ServeHTTP(nil, req)
+				}
+			})
+		}
 	}
 }

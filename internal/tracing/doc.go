@@ -34,7 +34,9 @@
 // headers, the frames and the logs carry a trace id either way. With the
 // exporter on, spans are batched to OTLP over HTTP, configured by the
 // standard OTEL_* variables (endpoint, headers, timeout, sampler, service
-// name and resource attributes).
+// name and resource attributes). The batch processor's queue is bounded
+// (OTEL_BSP_MAX_QUEUE_SIZE, 2048 spans) and drops new spans when full: a
+// slow or unreachable collector never makes a request wait.
 //
 // # Logs
 //
