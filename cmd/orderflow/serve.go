@@ -87,32 +87,6 @@ func apiGC(c serveConfig) {
 	}
 }
 
-// dbRoles are the database roles this process's roles connect as, one pool
-// each: api commands as Command and queries as Query, the hub reads the
-// store as Query, the relay and the projector as their own.
-func (c *serveConfig) dbRoles() []pg.Role {
-	var out []pg.Role
-	add := func(r pg.Role) {
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	if c.hasRole("api") {
-		add(pg.Command)
-		add(pg.Query)
-	}
-	if c.hasRole("relay") {
-		add(pg.Relay)
-	}
-	if c.hasRole("projector") {
-		add(pg.Projector)
-	}
-	if c.hasRole("hub") {
-		add(pg.Query)
-	}
-	return out
-}
-
 func runServe(ctx context.Context, args []string) error {
 	c, err := parseServe(args)
 	if err != nil {
@@ -392,16 +366,6 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	return g.Wait()
 }
 
-// servingPool opens a pool logged in as role r, with the serving statement
-// timeout.
-func (c *serveConfig) servingPool(ctx context.Context, r pg.Role, maxConns int, name string) (*pgxpool.Pool, error) {
-	l := c.login(r)
-	var err error
-	if l.URL, err = withStatementTimeout(l.URL, c.dbStatementTimeout); err != nil {
-		return nil, err
-	}
-	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name, Observer: c.dbBreaker})
-}
 
 func expireKeys(ctx context.Context, store *eventstore.Store, log *slog.Logger) error {
 	t := time.NewTicker(time.Hour)
