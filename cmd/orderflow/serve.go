@@ -366,7 +366,6 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	return g.Wait()
 }
 
-
 func expireKeys(ctx context.Context, store *eventstore.Store, log *slog.Logger) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
