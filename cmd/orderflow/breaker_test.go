@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,4 +141,111 @@ func TestTheDatabaseBreakerOpensWhilePostgresIsDownAndClosesByItself(t *testing.
 	t.Logf("PostgreSQL stopped: %d commands refused by failed connects before the breaker opened (%s after the stop; median %s, slowest %s), "+
 		"then %d refused by the open breaker (median %s, slowest %s); a command succeeded %s after the start",
 		len(before), opened.Round(time.Millisecond), beforeMedian, beforeSlowest, len(open), openMedian, openSlowest, recovered.Round(time.Millisecond))
+}
+
+// PostgreSQL frozen (SIGSTOP: nothing refused, nothing answered) under an
+// api process: every request is answered within its deadline, 503
+// problem+json with Retry-After; requests that ran out of it open the
+// breaker, which then refuses at once; once PostgreSQL is thawed a command
+// succeeds by itself.
+func TestTheDatabaseBreakerOpensWhilePostgresHangs(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartPostgres(t)
+	e := testenv.NewOn(t, cluster.URL)
+	srv := e.Serve(t, "ORDERFLOW_ROLES=api", "ORDERFLOW_HTTP_REQUEST_TIMEOUT=1s", "ORDERFLOW_DB_BREAKER_OPEN=1s")
+	authz := testenv.Operator(t)
+	type answer struct {
+		status            int
+		retryAfter, title string
+		problem           string
+		took              time.Duration
+	}
+	post := func() answer {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/orders",
+			strings.NewReader(`{"customer_id":"`+testenv.OperatorSubject+`","currency":"EUR","items":[{"sku":"S","name":"N","quantity":1,"unit_price_minor":100}]}`))
+		req.Header.Set("Authorization", authz)
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		res, err := (&http.Client{Timeout: testenv.Patience}).Do(req)
+		if err != nil {
+			return answer{took: time.Since(start), title: err.Error()}
+		}
+		defer func() { _ = res.Body.Close() }()
+		var p struct{ Type, Title string }
+		_ = json.NewDecoder(res.Body).Decode(&p)
+		return answer{res.StatusCode, res.Header.Get("Retry-After"), p.Title, p.Type, time.Since(start)}
+	}
+	if a := post(); a.status != http.StatusCreated {
+		srv.Fatalf(t, "before the outage: %+v", a)
+	}
+
+	cluster.Pause(t)
+	var (
+		mu      sync.Mutex
+		answers []answer
+		wg      sync.WaitGroup
+	)
+	refusedByBreaker := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, a := range answers {
+			if a.title == "Dependency unavailable" {
+				n++
+			}
+		}
+		return n
+	}
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a := post()
+				mu.Lock()
+				answers = append(answers, a)
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	for refusedByBreaker() < 20 {
+		if time.Since(start) > testenv.Patience {
+			close(stop)
+			wg.Wait()
+			srv.Fatalf(t, "the breaker did not refuse 20 commands while PostgreSQL hung")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	cluster.Resume(t)
+	recovered := time.Now()
+	for post().status != http.StatusCreated {
+		if time.Since(recovered) > testenv.Patience {
+			srv.Fatalf(t, "no command succeeded after PostgreSQL was thawed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var slow, fast []time.Duration
+	for _, a := range answers {
+		if a.status != http.StatusServiceUnavailable || a.retryAfter == "" || a.problem != "https://orderflow.dev/problems/unavailable" {
+			t.Errorf("while PostgreSQL hung, a command got %+v: want 503 problem+json, type unavailable, with Retry-After", a)
+		}
+		if a.title == "Dependency unavailable" {
+			fast = append(fast, a.took)
+		} else {
+			slow = append(slow, a.took)
+		}
+	}
+	slices.Sort(slow)
+	slices.Sort(fast)
+	t.Logf("PostgreSQL frozen with SIGSTOP, request deadline 1s: %d commands ran into the deadline (slowest %s), %d were refused by the breaker (median %s, slowest %s); a command succeeded %s after SIGCONT",
+		len(slow), slow[len(slow)-1].Round(time.Millisecond), len(fast), fast[len(fast)/2].Round(time.Microsecond),
+		fast[len(fast)-1].Round(time.Microsecond), time.Since(recovered).Round(time.Millisecond))
 }

@@ -244,7 +244,14 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	// expires the idempotency keys (started below, with the other parts).
 	var cmdStore *eventstore.Store
 	if c.hasRole("api") {
-		cmdStore = eventstore.New(pools[pg.Command])
+		// A group commit's batch is led by the Append that found the
+		// committer idle, whose request waits for the batch past its own
+		// deadline (it carries others' appends): bounding the batch by the
+		// request's budget keeps that request within it too.
+		var err error
+		if cmdStore, err = eventstore.NewWithGroupCommit(pools[pg.Command], eventstore.GroupCommit{Timeout: c.budget.requestTimeout}); err != nil {
+			return err
+		}
 		if err := cmdStore.EnsureAhead(ctx, time.Now()); err != nil {
 			return err
 		}

@@ -29,6 +29,8 @@ type Postgres struct {
 	Port int
 	Bin  string // the server's bin directory (pg_dump, pg_restore, createdb live there too)
 	dir  string // owned by the server's user: data/, log
+	// paused are the processes Pause stopped (postgres_pause.go).
+	paused []int
 }
 
 // StartPostgres creates and starts a cluster, stopped and removed when the
