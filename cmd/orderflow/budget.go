@@ -1,7 +1,9 @@
 package main
 
 import (
+	"flag"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +23,19 @@ type budgetConfig struct {
 }
 
 func (b *budgetConfig) register(f *flags) {
-	f.duration(&b.requestTimeout, "http-request-timeout", "ORDERFLOW_HTTP_REQUEST_TIMEOUT", 15*time.Second, "deadline of each command and query: what it may wait for connections, statements and the database; past it, 503 with Retry-After")
+	f.duration(&b.requestTimeout, "http-request-timeout", "ORDERFLOW_HTTP_REQUEST_TIMEOUT", 15*time.Second, "deadline of each command and query: what it may wait for connections, statements and the database; past it, 503 with Retry-After (default 15s, or half ORDERFLOW_HTTP_WRITE_TIMEOUT if that is shorter)")
 	f.int(&b.breakerFailures, "db-breaker-failures", "ORDERFLOW_DB_BREAKER_FAILURES", 5, "consecutive database calls that found it unreachable (or ran out of time) before its circuit breaker opens and commands and queries are refused at once")
 	f.duration(&b.breakerOpenFor, "db-breaker-open", "ORDERFLOW_DB_BREAKER_OPEN", 5*time.Second, "how long the database's circuit breaker stays open before one call probes it (the Retry-After of the refusals)")
 }
 
 func (b *budgetConfig) validate(f *flags, writeTimeout time.Duration) {
+	// The default gives way to a shorter write timeout; a deadline set
+	// explicitly must fit in it.
+	_, explicit := os.LookupEnv("ORDERFLOW_HTTP_REQUEST_TIMEOUT")
+	f.Visit(func(fl *flag.Flag) { explicit = explicit || fl.Name == "http-request-timeout" })
+	if !explicit && writeTimeout > 0 && b.requestTimeout >= writeTimeout {
+		b.requestTimeout = writeTimeout / 2
+	}
 	f.check(b.requestTimeout < 100*time.Millisecond, "ORDERFLOW_HTTP_REQUEST_TIMEOUT must be at least 100ms")
 	f.check(writeTimeout > 0 && b.requestTimeout >= writeTimeout,
 		"ORDERFLOW_HTTP_REQUEST_TIMEOUT (%s) must be shorter than ORDERFLOW_HTTP_WRITE_TIMEOUT (%s), or a request that runs out of time cannot be answered", b.requestTimeout, writeTimeout)
