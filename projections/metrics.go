@@ -8,7 +8,7 @@ import (
 
 type metrics struct {
 	applied, skipped, gapFilled, parked *prometheus.CounterVec
-	batchSize, batchSeconds     *prometheus.HistogramVec
+	batchSize, batchSeconds             *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
