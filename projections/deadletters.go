@@ -224,3 +224,8 @@ func ParkedCounts(ctx context.Context, db Querier) (map[string]int64, error) {
 	_, err = pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] = n; return nil })
 	return out, err
 }
+
+// ParkedCounts is ParkedCounts on the runtime's database.
+func (r *Runtime) ParkedCounts(ctx context.Context) (map[string]int64, error) {
+	return ParkedCounts(ctx, r.pool)
+}

@@ -153,6 +153,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("projector: metrics: %w", err)
 		}
 		defer cfg.Registerer.Unregister(lag)
+		gauge := newParkedCollector(cfg.Runtime)
+		if err := cfg.Registerer.Register(gauge); err != nil {
+			return fmt.Errorf("projector: metrics: %w", err)
+		}
+		defer cfg.Registerer.Unregister(gauge)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
