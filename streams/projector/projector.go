@@ -112,18 +112,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("projector: DLQ publisher: %w", err)
 	}
 	defer func() { _ = pub.Close() }()
-	dlq, err := newDLQCounter(pub, cfg.Registerer)
+	parked, err := newParker(cfg.Runtime, cfg.Projections, cfg.Registerer)
 	if err != nil {
 		return err
 	}
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
-		DLQPublisher: dlq,
+		DLQPublisher: parked,
 		DLQTopic:     cfg.DLQTopic,
 		// An event retried alone that still fails because the database is
 		// away (or restarting, or picked it as a deadlock victim) is nacked
 		// and redelivered until it is back: only an event's own failure
 		// dead-letters it.
-		Transient:       projections.Transient,
+		Transient: projections.Transient,
+		// An event a column or constraint of the read model refuses is
+		// refused again on every retry: it is parked at once, so the
+		// other orders wait for one attempt, not for the retry budget.
+		Permanent:       projections.Permanent,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
 		Registerer:      cfg.Registerer,
@@ -168,6 +172,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("projector: metrics: %w", err)
 		}
 		defer cfg.Registerer.Unregister(lag)
+		gauge := newParkedCollector(cfg.Runtime)
+		if err := cfg.Registerer.Register(gauge); err != nil {
+			return fmt.Errorf("projector: metrics: %w", err)
+		}
+		defer cfg.Registerer.Unregister(gauge)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
