@@ -71,7 +71,7 @@ func benchServer(b *testing.B) (http.Handler, *eventstore.Store) {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(pool, store, order.NewRegistry(), time.Now)).Register(mux)
+	commands.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now)).Register(mux)
 	return httpx.Middleware(slog.New(slog.DiscardHandler), mux), store
 }
 
@@ -102,7 +102,7 @@ func BenchmarkDecide(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := commands.Decide(c.state, c.cmd, now); err != nil {
+				if _, err := c.cmd.Decide(c.state, now); err != nil {
 					b.Fatal(err)
 				}
 			}

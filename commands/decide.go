@@ -95,11 +95,10 @@ type CancelOrder struct {
 	Reason string `json:"reason"`
 }
 
-// Decide validates c, decides it against s, and applies the rule every
-// command shares: an order's stream never passes order.MaxEvents
-// (RuleEventLimit; see checkEventLimit). It is the decision the service
-// runs.
-func Decide(s order.State, c Command, now time.Time) ([]order.Event, error) {
+// decide is the whole decision: c's own (its input, the order's existence,
+// the life cycle) and then the rule every command shares, that a stream
+// never passes order.MaxEvents (RuleEventLimit; see checkEventLimit).
+func decide(s order.State, c Command, now time.Time) ([]order.Event, error) {
 	evs, err := c.Decide(s, now)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,7 @@ func newAPI(t *testing.T) *api {
 	t.Helper()
 	e := testenv.New(t)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)).Register(mux)
+	commands.NewAPI(commands.NewService(e.Store, e.Registry, time.Now)).Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: e.DB, srv: srv}

@@ -41,7 +41,7 @@ func serveOn(t *testing.T, db *pgtest.DB) *api {
 	t.Helper()
 	store := eventstore.New(db.Command)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(db.Command, store, order.NewRegistry(), time.Now)).Register(mux)
+	commands.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now)).Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: db, srv: srv}
@@ -91,7 +91,7 @@ func TestIdempotencyKeysOfAnAuthenticatedSubjectAreTheSubjects(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)).Register(mux)
+	commands.NewAPI(commands.NewService(e.Store, e.Registry, time.Now)).Register(mux)
 	authenticated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sub := r.Header.Get("X-Test-Subject"); sub != "" {
 			r = r.WithContext(httpx.WithActor(r.Context(), sub))

@@ -48,7 +48,7 @@ func servedRoutes() []string {
 	rec.HandleFunc("GET /v1/projections", nil)
 	rec.HandleFunc("GET /v1/stream", nil) // streams/hub: Hub.Register
 	rec.HandleFunc("GET /", nil)          // web: the page (registered as "GET /{$}")
-	commands.NewAPI(commands.NewService(nil, nil, nil, time.Now)).Register(rec)
+	commands.NewAPI(commands.NewService(nil, nil, time.Now)).Register(rec)
 	queries.NewAPI(nil, nil, nil, queries.Options{}).Register(rec)
 	return rec.patterns
 }

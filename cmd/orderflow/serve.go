@@ -256,7 +256,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		if err := cmdStore.EnsureAhead(ctx, time.Now()); err != nil {
 			return err
 		}
-		svc := commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)
+		svc := commands.NewService(cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
 		commands.NewAPI(svc).Register(api)
 		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(api)
