@@ -81,12 +81,25 @@ type Request struct {
 
 // Outcome is what a command did.
 type Outcome struct {
-	Status   int    `json:"status"` // HTTP status of the first response: 201 or 200
-	OrderID  string `json:"order_id"`
-	Version  int64  `json:"version"`
-	Position int64  `json:"position"`
-	Replayed bool   `json:"-"`
+	Kind     OutcomeKind
+	OrderID  string
+	Version  int64 // the order's version after the command's events
+	Position int64 // the global position of its last event
+	// Replayed means the request's Idempotency-Key had been used by this
+	// very request before: the outcome is that first one's, and nothing was
+	// appended now.
+	Replayed bool
 }
+
+// OutcomeKind says what a command did to its order.
+type OutcomeKind int
+
+const (
+	// Changed: the command appended events to an existing order.
+	Changed OutcomeKind = iota
+	// Created: the command created the order.
+	Created
+)
 
 // PreconditionFailedError means If-Match named a version that is not current.
 type PreconditionFailedError struct{ Current int64 }
@@ -262,11 +275,11 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 }
 
 func outcomeOf(req Request, id ulid.ULID, res eventstore.AppendResult) Outcome {
-	status := 200
+	kind := Changed
 	if _, ok := req.Command.(CreateOrder); ok {
-		status = 201
+		kind = Created
 	}
-	return Outcome{Status: status, OrderID: id.String(), Version: res.ToVersion, Position: res.Position, Replayed: res.Replayed}
+	return Outcome{Kind: kind, OrderID: id.String(), Version: res.ToVersion, Position: res.Position, Replayed: res.Replayed}
 }
 
 func (s *Service) requestKey(req Request) eventstore.RequestKey {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/commands/httpapi"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/openapi/openapitest"
 	"github.com/orderflow/orderflow/queries"
@@ -48,7 +49,7 @@ func servedRoutes() []string {
 	rec.HandleFunc("GET /v1/projections", nil)
 	rec.HandleFunc("GET /v1/stream", nil) // streams/hub: Hub.Register
 	rec.HandleFunc("GET /", nil)          // web: the page (registered as "GET /{$}")
-	commands.NewAPI(commands.NewService(nil, nil, time.Now)).Register(rec)
+	httpapi.NewAPI(commands.NewService(nil, nil, time.Now), nil).Register(rec)
 	queries.NewAPI(nil, nil, nil, queries.Options{}).Register(rec)
 	return rec.patterns
 }

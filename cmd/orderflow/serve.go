@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/commands/httpapi"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/health"
@@ -253,8 +254,8 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		svc := commands.NewService(cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
-		commands.NewAPI(svc).Register(api)
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(api)
+		httpapi.NewAPI(svc, log).Register(api)
+		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{Logger: log}).Register(api)
 	}
 
 	var rl *relay.Relay
@@ -337,7 +338,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			})
 		}
 	}
-	opsRoutes.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
+	opsRoutes.HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl, log))
 	if unruled := guard.Unruled(); len(unruled) > 0 {
 		return fmt.Errorf("routes without an access rule in internal/auth: %s", strings.Join(unruled, ", "))
 	}
