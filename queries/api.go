@@ -59,14 +59,14 @@ type API struct {
 	opts     Options
 }
 
-// NewAPI returns the query API. It panics on options that fail Validate:
-// options are fixed at startup, so validate configuration input first.
-func NewAPI(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, opts Options) *API {
+// NewAPI returns the query API over the read models in pool (the query
+// role's) and the event store, or the reason opts cannot work.
+func NewAPI(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, opts Options) (*API, error) {
 	if err := opts.Validate(); err != nil {
-		panic(fmt.Errorf("queries: %w", err))
+		return nil, fmt.Errorf("queries: %w", err)
 	}
 	opts.setDefaults()
-	return &API{pool: pool, store: store, registry: registry, opts: opts}
+	return &API{pool: pool, store: store, registry: registry, opts: opts}, nil
 }
 
 // Mux is what Register needs of a router; *http.ServeMux is one.

@@ -51,7 +51,11 @@ func TestEventsOnAFailedDatabaseAreNotANotFound(t *testing.T) {
 	}
 	pool.Close() // every read now fails
 	mux := http.NewServeMux()
-	queries.NewAPI(pool, eventstore.New(pool), te.Registry, queries.Options{}).Register(mux)
+	qapi, err := queries.NewAPI(pool, eventstore.New(pool), te.Registry, queries.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qapi.Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
 

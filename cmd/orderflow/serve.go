@@ -255,7 +255,11 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		svc := commands.NewService(cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
 		httpapi.NewAPI(svc, log).Register(api)
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{Logger: log}).Register(api)
+		qapi, err := queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		qapi.Register(api)
 	}
 
 	var rl *relay.Relay
@@ -297,11 +301,6 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 				return projector.Run(ctx, projector.Config{
 					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions, Verifier: verifier,
 					SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
-					OnState: func(ctx context.Context, name, state, detail string) {
-						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
-							log.Error("recording projection state", "projection", name, "err", err)
-						}
-					},
 				})
 			})
 		}

@@ -46,7 +46,11 @@ func newAPI(t *testing.T) *api {
 func register(t *testing.T, mux *http.ServeMux, db *pgtest.DB, store *eventstore.Store) {
 	log := testenv.Logger(t)
 	httpapi.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now), log).Register(mux)
-	queries.NewAPI(db.Query, eventstore.New(db.Query), order.NewRegistry(), queries.Options{Logger: log}).Register(mux)
+	qapi, err := queries.NewAPI(db.Query, eventstore.New(db.Query), order.NewRegistry(), queries.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qapi.Register(mux)
 }
 
 // call is one request. Body is sent as is; ContentType defaults to
