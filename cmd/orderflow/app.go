@@ -25,6 +25,7 @@ import (
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/tracing"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -54,6 +55,7 @@ type app struct {
 	registry  *order.Registry
 	metrics   *prometheus.Registry
 	checks    *health.Checker
+	tracing   *tracing.Provider
 
 	guard   *auth.Guard
 	mux     *http.ServeMux // the public listener's
@@ -99,6 +101,11 @@ func newApp(ctx context.Context, c serveConfig, log *slog.Logger) (a *app, err e
 		}
 	}
 	a.viewStore = eventstore.New(a.view)
+
+	if a.tracing, err = startTracing(ctx, c, log); err != nil {
+		return a, err
+	}
+	a.closers = append(a.closers, func() { stopTracing(ctx, a.tracing, log) })
 
 	a.metrics = prometheus.NewRegistry()
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -208,6 +215,7 @@ func (a *app) addProjector(kcfg kafka.Config, events *envelope.Verifier) error {
 	cfg := projector.Config{
 		Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions, Verifier: events,
 		SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: a.metrics, Logger: a.log,
+		Tracer: a.tracing.Tracer(),
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -303,6 +311,9 @@ func (a *app) listen() error {
 	if err != nil {
 		return err
 	}
+	// Public requests only: probes and scrapes on the operations listener
+	// would be most of the spans and say nothing.
+	publicHandler = httpx.Trace(a.tracing.Tracer(), publicHandler)
 	a.g.Go(func() error {
 		return serveHTTP(a.ctx, c.http.server(publicHandler, a.log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, a.log)
 	})

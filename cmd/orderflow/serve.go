@@ -16,6 +16,7 @@ import (
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/pg"
+	"github.com/orderflow/orderflow/internal/tracing"
 )
 
 var allRoles = []string{"api", "relay", "projector", "hub"}
@@ -31,6 +32,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	hubOrigins      string
 	hubSendBuffer   int
+	traceExporter   string
 
 	// Limits and transport security (transport.go, limits.go).
 	http               httpConfig
@@ -109,6 +111,7 @@ func parseServe(args []string) (serveConfig, error) {
 	f.int(&c.orderCache, "order-cache", "ORDERFLOW_ORDER_CACHE", commands.DefaultCachedOrders, "order states the command API keeps between commands (0: none)")
 	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
+	f.string(&c.traceExporter, "trace-exporter", "OTEL_TRACES_EXPORTER", tracing.ExporterNone, "where spans go: none (trace ids are still recorded and propagated) or otlp (OTLP/HTTP, configured by the standard OTEL_EXPORTER_OTLP_* variables)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
 	c.http.register(f)
 	c.auth.register(f)
@@ -126,6 +129,8 @@ func parseServe(args []string) (serveConfig, error) {
 		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
 		f.check(c.orderCache < 0, "ORDERFLOW_ORDER_CACHE must be at least 0")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
+		f.check(c.traceExporter != tracing.ExporterNone && c.traceExporter != tracing.ExporterOTLP,
+			"OTEL_TRACES_EXPORTER=%q: want %s or %s", c.traceExporter, tracing.ExporterNone, tracing.ExporterOTLP)
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
 		c.http.validate(f, c.httpAddr)
 		c.auth.validate(f)

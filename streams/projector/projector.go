@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/projections"
@@ -50,6 +52,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	Registerer     prometheus.Registerer
 	Logger         *slog.Logger
+	// Tracer opens a span per batch and projection, linked to its events'
+	// traces (trace.go). Default: the no-op tracer.
+	Tracer trace.Tracer
 }
 
 // GroupID is the consumer group of a projection.
@@ -80,6 +85,9 @@ func (c Config) Validate() error {
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if c.DLQTopic == "" {
 		c.DLQTopic = kafka.DLQTopic(c.Topic)
@@ -157,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("projector: metrics: %w", err)
 		}
-		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log,
+		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log, tracer: cfg.Tracer,
 			verifier: cfg.Verifier, refusals: refusals, dlq: pub, topic: cfg.Topic, dlqTopic: cfg.DLQTopic}
 		consumers = append(consumers, c)
 		lag.add(p.Name(), bc)
