@@ -79,6 +79,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	}
 	lock.Queue(sql.createVersions, w.ids)
 	lock.Queue(sql.lockVersions, w.ids)
+	lock.Queue(parkedOrders, p.Name(), w.ids)
 	var br pgx.BatchResults
 	if owned {
 		br = r.pool.SendBatch(ctx, lock)
@@ -95,6 +96,9 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		br = tx.SendBatch(ctx, lock)
 	}
 	err = w.readVersions(br)
+	if err == nil {
+		err = w.readParked(br)
+	}
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -115,6 +119,13 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 			// Until it applies something the order must not keep the row
 			// this batch created: a rebuild would not have it.
 			w.unborn = append(w.unborn, w.ids[o])
+		}
+		if w.parks(o, cur.version) {
+			if err := w.parkAll(o, todo); err != nil {
+				return out, err
+			}
+			out.res.parked += len(todo)
+			continue
 		}
 		if !gapless {
 			last := todo[len(todo)-1].Version
@@ -164,6 +175,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		write.Queue(sql.deleteUnborn, w.unborn)
 	}
 	b.Queue(write)
+	w.queueParked(write, p.Name())
 	if w.checkpoints(ds); len(w.cp.partitions) > 0 {
 		write.Queue(upsertCheckpoints, p.Name(), w.cp.partitions, w.cp.positions, w.cp.recordedAt)
 	}

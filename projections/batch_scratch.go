@@ -37,6 +37,7 @@ type scratch struct {
 	rejected []bool // by delivery index
 	versions versionRows
 	unborn   arr[pgtype.UUID] // version-0 rows of orders that applied nothing
+	park     parkedRows
 	cp       checkpointRows
 }
 
@@ -51,6 +52,7 @@ func (w *scratch) release() {
 	clear(w.changes)
 	w.idx, w.runs, w.ids, w.stored, w.arena = w.idx[:0], w.runs[:0], w.ids[:0], w.stored[:0], w.arena[:0]
 	w.todo, w.changes, w.rejected, w.unborn = w.todo[:0], w.changes[:0], w.rejected[:0], w.unborn[:0]
+	w.park.reset()
 	w.versions.reset()
 	w.cp.reset()
 	scratchPool.Put(w)

@@ -27,6 +27,8 @@ func subcommands() []command {
 		{"events", "event store: export, partitions, detach", runEvents},
 		{"kafka", "run the embedded Kafka broker on its own", runKafka},
 		{"projections", "projection status and rebuilds", runProjections},
+		{"dlq", "dead letters: list, show, replay, discard", runDLQ},
+		{"audit", "the log of admin actions: who, what, why, when", runAudit},
 		{"bench", "benchmarks: seed, rebuild, queries, drain, commands, pipeline, suite", runBench},
 	}
 }

@@ -45,8 +45,11 @@ func allowed() map[pg.Role]privileges {
 		}
 		return p
 	}
-	projector := privileges{"events": read}
-	query := privileges{"events": read}
+	// Admin actions are recorded by the role that acts and read by the
+	// query role; nobody rewrites the audit log.
+	// Dead letters are parked and resolved, never deleted.
+	projector := privileges{"events": read, "audit_log": {"INSERT"}, "projection_dead_letters": {"SELECT", "INSERT", "UPDATE"}}
+	query := privileges{"events": read, "audit_log": read, "projection_dead_letters": read}
 	for _, t := range readModelTables() {
 		projector[t], query[t] = write, read
 	}
@@ -60,6 +63,7 @@ func allowed() map[pg.Role]privileges {
 			"events_append_batch()":     {"EXECUTE"},
 			"events_append_keyed()":     {"EXECUTE"},
 			"events_ensure_partition()": {"EXECUTE"},
+			"audit_log":                 {"INSERT"},
 		}),
 		pg.Relay: all(privileges{
 			"events":            read,
@@ -182,6 +186,17 @@ func TestEachRoleCanDoOnlyWhatItMust(t *testing.T) {
 		{"read a read model", `SELECT order_id, customer_id FROM order_summaries`, []pg.Role{pg.Projector, pg.Query}},
 		{"read a projection's progress", `SELECT position FROM projection_checkpoints`, []pg.Role{pg.Relay, pg.Projector, pg.Query}},
 		{"read the events", `SELECT stream_id, data FROM events`, all},
+		{"record an admin action", `INSERT INTO audit_log (actor, action, target, reason) VALUES ('a', 'test', 't', '')`,
+			[]pg.Role{pg.Command, pg.Projector}},
+		{"read the audit log", `SELECT actor, db_user FROM audit_log`, []pg.Role{pg.Query}},
+		{"park a dead letter", `INSERT INTO projection_dead_letters (projection, envelope, reason) VALUES ('p', '\x00', 'r')`,
+			[]pg.Role{pg.Projector}},
+		{"list the dead letters", `SELECT id, reason FROM projection_dead_letters`, []pg.Role{pg.Projector, pg.Query}},
+		{"delete a dead letter", `DELETE FROM projection_dead_letters`, none},
+		{"rewrite an audit entry", `UPDATE audit_log SET actor = 'someone else'`, none},
+		{"delete audit entries", `DELETE FROM audit_log`, none},
+		{"record an admin action as another database login", `INSERT INTO audit_log (actor, db_user, action, target, reason)
+			VALUES ('a', 'someone else', 'test', 't', '')`, none},
 
 		{"create a table", `CREATE TABLE public.intruder (i int)`, none},
 		{"create a schema", `CREATE SCHEMA intruder`, none},

@@ -11,6 +11,7 @@ package schema
 import (
 	commandsmig "github.com/orderflow/orderflow/commands/migrations"
 	eventstoremig "github.com/orderflow/orderflow/eventstore/migrations"
+	auditmig "github.com/orderflow/orderflow/internal/audit/migrations"
 	"github.com/orderflow/orderflow/internal/migrate"
 	projectionsmig "github.com/orderflow/orderflow/projections/migrations"
 	relaymig "github.com/orderflow/orderflow/streams/relay/migrations"
@@ -23,5 +24,6 @@ func Sets() []migrate.Set {
 		{Name: "commands", FS: commandsmig.FS()},
 		{Name: "relay", FS: relaymig.FS()},
 		{Name: "projections", FS: projectionsmig.FS()},
+		{Name: "audit", FS: auditmig.FS()},
 	}
 }
