@@ -1,5 +1,7 @@
-// Package commands holds the order decisions and (in other files) the HTTP
-// command API.
+// Package commands is the command side's application: the order decisions
+// and the Service that executes them. It says what a command did (Outcome:
+// Created or Changed, Replayed) and knows nothing of HTTP; its HTTP port is
+// commands/httpapi.
 //
 // A decision is a pure function: the order's folded state, a command and the
 // current time in, events or an error out. It does no I/O and never reads
@@ -13,13 +15,12 @@
 // fails, so nothing is ever partially decided:
 //
 //  1. the input alone (Validate): a *ValidationError listing every field
-//     problem (HTTP 400/422);
+//     problem;
 //  2. existence: ErrOrderNotFound for any command but CreateOrder on an order
-//     without events, ErrOrderExists for CreateOrder on one that has them
-//     (404 / 409);
+//     without events, ErrOrderExists for CreateOrder on one that has them;
 //  3. the rules of the order's life cycle, then the one rule every command
 //     shares, the cap on an order's events (order.MaxEvents): a *RuleError
-//     with a stable kebab-case Rule id (409).
+//     with a stable kebab-case Rule id.
 //
 // Only then are events built, all at once, with timestamps from now (UTC).
 package commands
@@ -95,11 +96,10 @@ type CancelOrder struct {
 	Reason string `json:"reason"`
 }
 
-// Decide validates c, decides it against s, and applies the rule every
-// command shares: an order's stream never passes order.MaxEvents
-// (RuleEventLimit; see checkEventLimit). It is the decision the service
-// runs.
-func Decide(s order.State, c Command, now time.Time) ([]order.Event, error) {
+// decide is the whole decision: c's own (its input, the order's existence,
+// the life cycle) and then the rule every command shares, that a stream
+// never passes order.MaxEvents (RuleEventLimit; see checkEventLimit).
+func decide(s order.State, c Command, now time.Time) ([]order.Event, error) {
 	evs, err := c.Decide(s, now)
 	if err != nil {
 		return nil, err

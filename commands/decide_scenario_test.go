@@ -18,7 +18,7 @@ func TestAnOrderLivesThroughStoredEvents(t *testing.T) {
 	step := func(c Command) {
 		t.Helper()
 		clock = clock.Add(time.Minute)
-		events, err := Decide(order.Fold(stored...), c, clock)
+		events, err := decide(order.Fold(stored...), c, clock)
 		if err != nil {
 			t.Fatalf("%T: %v", c, err)
 		}

@@ -52,7 +52,7 @@ func run(t *testing.T, cases []decideCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Decide(order.Fold(tc.given...), tc.cmd, now)
+			got, err := decide(order.Fold(tc.given...), tc.cmd, now)
 			var rule *RuleError
 			var val *ValidationError
 			switch {

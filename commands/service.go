@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
@@ -30,9 +29,6 @@ type Service struct {
 	store    *eventstore.Store
 	registry *order.Registry
 	now      func() time.Time
-	// Retries is how often a version conflict is retried on fresh state
-	// when the client sent no If-Match. Zero means 3.
-	Retries int
 	// CachedOrders is how many order states the service keeps (see
 	// stateCache). Zero means DefaultCachedOrders; negative, none. Set it
 	// before the first command.
@@ -42,12 +38,14 @@ type Service struct {
 	states     *stateCache // nil: no cache
 }
 
+// conflictRetries is how often a version conflict is retried on fresh state
+// when the client sent no If-Match.
+const conflictRetries = 3
+
 // NewService returns a service over a store on a pool of the command role
-// (the only one that may append and use the idempotency keys). The pool
-// argument is not used: the service reads and writes only through the store
-// (its idempotency keys too, since they ride group commit); it stays so
-// that callers need not change.
-func NewService(_ *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
+// (the only one that may append and use the idempotency keys, which ride
+// the store's group commit).
+func NewService(store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
 	return &Service{store: store, registry: registry, now: now}
 }
 
@@ -83,12 +81,25 @@ type Request struct {
 
 // Outcome is what a command did.
 type Outcome struct {
-	Status   int    `json:"status"` // HTTP status of the first response: 201 or 200
-	OrderID  string `json:"order_id"`
-	Version  int64  `json:"version"`
-	Position int64  `json:"position"`
-	Replayed bool   `json:"-"`
+	Kind     OutcomeKind
+	OrderID  string
+	Version  int64 // the order's version after the command's events
+	Position int64 // the global position of its last event
+	// Replayed means the request's Idempotency-Key had been used by this
+	// very request before: the outcome is that first one's, and nothing was
+	// appended now.
+	Replayed bool
 }
+
+// OutcomeKind says what a command did to its order.
+type OutcomeKind int
+
+const (
+	// Changed: the command appended events to an existing order.
+	Changed OutcomeKind = iota
+	// Created: the command created the order.
+	Created
+)
 
 // PreconditionFailedError means If-Match named a version that is not current.
 type PreconditionFailedError struct{ Current int64 }
@@ -113,10 +124,6 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 	if err := req.Command.Validate(); err != nil {
 		return Outcome{}, err
 	}
-	retries := s.Retries
-	if retries == 0 {
-		retries = 3
-	}
 	var (
 		lost    order.State // the state the previous attempt lost on
 		retried bool
@@ -137,7 +144,7 @@ func (s *Service) Execute(ctx context.Context, req Request) (Outcome, error) {
 		if req.IfMatch != nil {
 			return Outcome{}, &PreconditionFailedError{Current: wrong.Actual}
 		}
-		if attempt >= retries {
+		if attempt >= conflictRetries {
 			return Outcome{}, &ConflictError{Current: wrong.Actual}
 		}
 		lost, retried = out.state, true
@@ -206,7 +213,7 @@ func (s *Service) decide(req Request, state order.State) ([]order.Event, error) 
 	if req.IfMatch != nil && *req.IfMatch != state.Version && state.Exists() {
 		return nil, &PreconditionFailedError{Current: state.Version}
 	}
-	return Decide(state, req.Command, s.now().UTC())
+	return decide(state, req.Command, s.now().UTC())
 }
 
 // append appends evs expecting the version they were decided on; with a key,
@@ -268,11 +275,11 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 }
 
 func outcomeOf(req Request, id ulid.ULID, res eventstore.AppendResult) Outcome {
-	status := 200
+	kind := Changed
 	if _, ok := req.Command.(CreateOrder); ok {
-		status = 201
+		kind = Created
 	}
-	return Outcome{Status: status, OrderID: id.String(), Version: res.ToVersion, Position: res.Position, Replayed: res.Replayed}
+	return Outcome{Kind: kind, OrderID: id.String(), Version: res.ToVersion, Position: res.Position, Replayed: res.Replayed}
 }
 
 func (s *Service) requestKey(req Request) eventstore.RequestKey {
@@ -291,18 +298,12 @@ func (s *Service) replay(ctx context.Context, req Request) (Outcome, bool, error
 	return outcomeOf(req, kr.StreamID, kr.AppendResult), true, nil
 }
 
-// Load folds an order's events from the store into its state (the store's,
-// never the cache's; the result is kept in the cache); a missing order is
-// the zero State (Exists() false). It reads at
-// most order.MaxEvents events: a stream longer than that (written before the
-// cap existed) is a RuleEventLimit error, never a state folded in part.
-func (s *Service) Load(ctx context.Context, id ulid.ULID) (order.State, error) {
-	return s.load(ctx, id, order.State{})
-}
-
 // load reads the events after from (the state of a prefix of the stream,
-// possibly empty) and folds them onto it. The result, if the order exists,
-// goes into the cache.
+// possibly empty) from the store, never the cache, and folds them onto it;
+// a missing order is the zero State (Exists() false). The result, if the
+// order exists, goes into the cache. It reads at most order.MaxEvents
+// events: a stream longer than that (written before the cap existed) is a
+// RuleEventLimit error, never a state folded in part.
 func (s *Service) load(ctx context.Context, id ulid.ULID, from order.State) (order.State, error) {
 	limit := order.MaxEvents - int(from.Version) + 1 // one more tells a stream past the cap
 	recorded, err := s.store.ReadStream(ctx, eventstore.Stream{ID: id, Type: order.StreamType}, from.Version+1, max(limit, 1))

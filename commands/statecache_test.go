@@ -52,7 +52,7 @@ func TestTheServiceCachesWhatItAppends(t *testing.T) {
 	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	s := NewService(db.Command, store, order.NewRegistry(), time.Now)
+	s := NewService(store, order.NewRegistry(), time.Now)
 	s.states = newStateCache(3)
 	var ids []ulid.ULID
 	for range 5 {

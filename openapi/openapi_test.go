@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/commands/httpapi"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/openapi/openapitest"
 	"github.com/orderflow/orderflow/queries"
@@ -39,7 +40,7 @@ func (r *routeRecorder) HandleFunc(pattern string, _ func(http.ResponseWriter, *
 // the health and document routes (listed here as serve lists them) and the
 // command API's own routes (recorded from Register, so a new command route
 // shows up without touching this test).
-func servedRoutes() []string {
+func servedRoutes(t *testing.T) []string {
 	rec := &routeRecorder{}
 	rec.HandleFunc("GET /healthz", nil)
 	rec.HandleFunc("GET /readyz", nil)
@@ -48,8 +49,12 @@ func servedRoutes() []string {
 	rec.HandleFunc("GET /v1/projections", nil)
 	rec.HandleFunc("GET /v1/stream", nil) // streams/hub: Hub.Register
 	rec.HandleFunc("GET /", nil)          // web: the page (registered as "GET /{$}")
-	commands.NewAPI(commands.NewService(nil, nil, nil, time.Now)).Register(rec)
-	queries.NewAPI(nil, nil, nil, queries.Options{}).Register(rec)
+	httpapi.NewAPI(commands.NewService(nil, nil, time.Now), nil).Register(rec)
+	qapi, err := queries.NewAPI(nil, nil, nil, queries.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qapi.Register(rec)
 	return rec.patterns
 }
 
@@ -64,7 +69,7 @@ func TestEveryRouteIsDocumentedAndEveryDocumentedRouteServed(t *testing.T) {
 			documented = append(documented, method+" "+path)
 		}
 	}
-	served := servedRoutes()
+	served := servedRoutes(t)
 	for _, p := range served {
 		if !strings.Contains(p, " ") {
 			t.Errorf("route %q has no method: every route is method-specific", p)

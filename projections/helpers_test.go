@@ -46,7 +46,7 @@ func newProjEnv(t *testing.T) *projEnv {
 // are ones the command side can produce.
 func (e *projEnv) decide(st *order.State, id ulid.ULID, cmd commands.Command, now time.Time) {
 	e.t.Helper()
-	evs, err := commands.Decide(*st, cmd, now)
+	evs, err := cmd.Decide(*st, now)
 	if err != nil {
 		e.t.Fatalf("decide %T on a %s order: %v", cmd, st.Status, err)
 	}

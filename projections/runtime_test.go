@@ -52,7 +52,7 @@ func (e *env) decide(t *testing.T, id ulid.ULID, cmd commands.Command, now time.
 		}
 		s.Apply(ev)
 	}
-	evs, err := commands.Decide(s, cmd, now)
+	evs, err := cmd.Decide(s, now)
 	if err != nil {
 		return err
 	}

@@ -67,10 +67,11 @@ func Statuses(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, 
 	return out, nil
 }
 
-// SetState records a projection's state (the projector marks itself failed
-// when it stops on an error, and running when it starts).
-func SetState(ctx context.Context, pool *pgxpool.Pool, name, state, detail string) error {
-	return setState(ctx, pool, name, state, detail)
+// SetState records p's state for operators (projection status): the
+// projector marks each projection running when it starts and failed when it
+// stops on an error.
+func (r *Runtime) SetState(ctx context.Context, p Projection, state, detail string) error {
+	return setState(ctx, r.pool, p.Name(), state, detail)
 }
 
 // All returns every projection, in the order they are listed to operators.

@@ -3,12 +3,14 @@ package queries
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/problem"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -22,6 +24,9 @@ type Options struct {
 	// versions row while waiting. Zero means 15ms: about one projector
 	// transaction, and a primary-key probe per tick is negligible load.
 	ConsistencyPoll time.Duration
+	// Logger gets the errors that are the server's (a failed read). Nil
+	// means none are logged.
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -54,14 +59,14 @@ type API struct {
 	opts     Options
 }
 
-// NewAPI returns the query API. It panics on options that fail Validate:
-// options are fixed at startup, so validate configuration input first.
-func NewAPI(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, opts Options) *API {
+// NewAPI returns the query API over the read models in pool (the query
+// role's) and the event store, or the reason opts cannot work.
+func NewAPI(pool *pgxpool.Pool, store *eventstore.Store, registry *order.Registry, opts Options) (*API, error) {
 	if err := opts.Validate(); err != nil {
-		panic(fmt.Errorf("queries: %w", err))
+		return nil, fmt.Errorf("queries: %w", err)
 	}
 	opts.setDefaults()
-	return &API{pool: pool, store: store, registry: registry, opts: opts}
+	return &API{pool: pool, store: store, registry: registry, opts: opts}, nil
 }
 
 // Mux is what Register needs of a router; *http.ServeMux is one.
@@ -75,18 +80,19 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("GET /v1/orders", a.handle(a.listOrders))
 	mux.HandleFunc("GET /v1/orders/{id}", a.handle(a.getOrder))
 	mux.HandleFunc("GET /v1/orders/{id}/history", a.handle(a.history))
+	mux.HandleFunc("GET /v1/orders/{id}/events", a.handle(a.events))
 	mux.HandleFunc("GET /v1/customers/{id}/stats", a.handle(a.customerStats))
 	mux.HandleFunc("GET /v1/stats/sales", a.handle(a.sales))
 	mux.HandleFunc("GET /v1/stats/status", a.handle(a.statusCounts))
 }
 
 // handle turns a handler that returns an error into an http handler that
-// writes the error as its problem (errors.go); a handler writes only on
+// writes the error as its problem (internal/problem); a handler writes only on
 // success, so nothing is half-written when an error comes back.
 func (a *API) handle(h func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			writeError(w, r, err)
+			problem.Write(w, r, a.opts.Logger, err)
 		}
 	}
 }

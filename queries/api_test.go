@@ -7,7 +7,10 @@ import (
 
 func TestOptions(t *testing.T) {
 	t.Run("the zero value means 2s waits polled every 15ms", func(t *testing.T) {
-		a := NewAPI(nil, nil, nil, Options{})
+		a, err := NewAPI(nil, nil, nil, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if a.opts.ConsistencyWait != 2*time.Second || a.opts.ConsistencyPoll != 15*time.Millisecond {
 			t.Errorf("defaults = %+v", a.opts)
 		}
@@ -16,12 +19,9 @@ func TestOptions(t *testing.T) {
 		if err := (Options{ConsistencyWait: -1, ConsistencyPoll: -1}).Validate(); err == nil {
 			t.Error("Validate accepted negative durations")
 		}
-		defer func() {
-			if recover() == nil {
-				t.Error("NewAPI accepted invalid options")
-			}
-		}()
-		NewAPI(nil, nil, nil, Options{ConsistencyWait: -time.Second})
+		if _, err := NewAPI(nil, nil, nil, Options{ConsistencyWait: -time.Second}); err == nil {
+			t.Error("NewAPI accepted invalid options")
+		}
 	})
 }
 

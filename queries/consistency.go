@@ -37,8 +37,8 @@ type token struct {
 }
 
 func badToken(detail string) error {
-	return &badRequestError{slug: "invalid-consistency-token", title: "Invalid Consistency-Token", detail: detail,
-		fields: []httpx.FieldError{{Field: "Consistency-Token", Message: "must be <order_id>:<version>:<position> as a command returned it"}}}
+	return badRequest("invalid-consistency-token", "Invalid Consistency-Token", detail,
+		[]httpx.FieldError{{Field: "Consistency-Token", Message: "must be <order_id>:<version>:<position> as a command returned it"}})
 }
 
 // parseToken returns nil when the request carries no token.

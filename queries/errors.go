@@ -1,40 +1,39 @@
 package queries
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/orderflow/orderflow/internal/httpx"
-	"github.com/orderflow/orderflow/internal/pg"
 )
 
-// Sentinels the handlers return; problemFor gives each its status.
-var (
-	errOrderNotFound    = errors.New("order not found")
-	errCustomerNotFound = errors.New("customer has no orders")
-)
+// The query API's own refusals are problems from the start (the one mapping
+// of every other error is internal/problem's): each helper returns a fresh
+// one, since writing a problem fills in its instance.
 
-// notYetError is an ?as_of that names a moment before the order existed or
-// a version it has not reached.
-type notYetError struct {
-	detail  string
-	current *int64 // the order's current version, when as_of was a version
+func orderNotFound() error { return httpx.OrderNotFound() }
+
+func customerNotFound() error {
+	return httpx.NewProblem(http.StatusNotFound, "customer-not-found", "Customer not found", "no order of this customer has been projected")
 }
 
-func (e *notYetError) Error() string { return e.detail }
-
-// badRequestError is a request the server will not run: a bad path segment,
-// query parameter or header. Fields name the offending parameters.
-type badRequestError struct {
-	slug, title, detail string
-	fields              []httpx.FieldError
+// notYet is an ?as_of that names a moment before the order existed or a
+// version it has not reached; current is the order's current version, when
+// as_of was a version.
+func notYet(detail string, current *int64) error {
+	p := httpx.NewProblem(http.StatusNotFound, "order-not-found", "Order not found at as_of", detail)
+	p.CurrentVersion = current
+	return p
 }
 
-func (e *badRequestError) Error() string { return e.title + ": " + e.detail }
+// badRequest is a request the server will not run: a bad path segment,
+// query parameter or header. fields name the offending parameters.
+func badRequest(slug, title, detail string, fields []httpx.FieldError) error {
+	p := httpx.NewProblem(http.StatusBadRequest, slug, title, detail)
+	p.Errors = fields
+	return p
+}
 
 // paramErrors collects parameter problems so that one response lists them
 // all, not only the first.
@@ -53,48 +52,7 @@ func (p paramErrors) err() error {
 	for _, f := range p {
 		names = append(names, f.Field)
 	}
-	return &badRequestError{slug: "invalid-parameter", title: "Invalid query parameter",
-		detail: "check " + strings.Join(names, ", "), fields: p}
+	return badRequest("invalid-parameter", "Invalid query parameter", "check "+strings.Join(names, ", "), p)
 }
 
 func invalidOrderID(id string) error { return httpx.InvalidOrderID(id) }
-
-// writeError writes err as its problem.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	httpx.WriteProblem(w, r, problemFor(r.Context(), err))
-}
-
-// problemFor is the one place where the query API's errors become HTTP
-// statuses and problem types.
-func problemFor(ctx context.Context, err error) *httpx.Problem {
-	var (
-		ready  *httpx.Problem
-		bad    *badRequestError
-		notYet *notYetError
-	)
-	switch {
-	case errors.As(err, &ready):
-		return ready
-	case errors.As(err, &bad):
-		p := httpx.NewProblem(http.StatusBadRequest, bad.slug, bad.title, bad.detail)
-		p.Errors = bad.fields
-		return p
-	case errors.Is(err, errOrderNotFound):
-		return httpx.OrderNotFound()
-	case errors.As(err, &notYet):
-		p := httpx.NewProblem(http.StatusNotFound, "order-not-found", "Order not found at as_of", notYet.detail)
-		p.CurrentVersion = notYet.current
-		return p
-	case errors.Is(err, errCustomerNotFound):
-		return httpx.NewProblem(http.StatusNotFound, "customer-not-found", "Customer not found", "no order of this customer has been projected")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return httpx.Unavailable("Request not completed", "the request was cancelled or timed out; retry")
-	case pg.Unavailable(err):
-		slog.WarnContext(ctx, "query not completed: database unavailable", "err", err, "request_id", httpx.RequestID(ctx))
-		return httpx.Unavailable("Database unavailable", "the read models cannot be reached right now; retry")
-	default:
-		slog.ErrorContext(ctx, "query failed", "err", err, "request_id", httpx.RequestID(ctx))
-		return httpx.NewProblem(http.StatusInternalServerError, "internal", "Internal error",
-			"the server failed; the request id identifies it in the logs")
-	}
-}

@@ -46,7 +46,11 @@ func newEnv(t *testing.T, opts queries.Options) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	queries.NewAPI(te.DB.Query, eventstore.New(te.DB.Query), te.Registry, opts).Register(mux)
+	qapi, err := queries.NewAPI(te.DB.Query, eventstore.New(te.DB.Query), te.Registry, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qapi.Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(log, mux))
 	t.Cleanup(srv.Close)
 	return &env{t: t, db: te.DB, store: te.Store, registry: te.Registry, rt: rt, srv: srv}

@@ -1,10 +1,12 @@
 package queries
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
 )
@@ -12,7 +14,7 @@ import (
 // HistoryEvent is an event as the history shows it: the public envelope with
 // the data upcast to the current schema (schema_version is the current one)
 // and stored_schema_version saying which schema the stored row has. The
-// stored form, byte for byte, is GET /v1/orders/{id}/events (commands).
+// stored form, byte for byte, is GET /v1/orders/{id}/events (events.go).
 //
 // History shows upcast data because its readers want one shape per event
 // type, whatever year an event was written in; the stored version stays
@@ -31,51 +33,19 @@ const maxHistory = 1000
 // projector: it means a newer deployment wrote it, and guessing its shape
 // could show wrong facts.
 func (a *API) history(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathOrderID(r)
+	tok, tokErr := parseToken(r)
+	id, evs, next, err := a.page(r, tokErr)
 	if err != nil {
 		return err
-	}
-	q := parseQuery(r, "from_version", "limit")
-	from, limit := int64(1), int64(maxHistory)
-	if n := q.int64("from_version", 1, 1<<62); n != nil {
-		from = *n
-	}
-	if n := q.int64("limit", 1, maxHistory); n != nil {
-		limit = *n
-	}
-	tok, tokErr := parseToken(r)
-	if err := q.err(); err != nil {
-		return err
-	}
-	if tokErr != nil {
-		return tokErr
 	}
 	if tok != nil {
 		w.Header().Set("Consistency", fresh) // read from the store: see getOrder
-	}
-	// One more than asked says whether there is a next page.
-	evs, err := a.store.ReadStream(r.Context(), orderStream(id), from, int(limit)+1)
-	if err != nil {
-		return err
-	}
-	if len(evs) == 0 {
-		v, err := a.store.StreamVersion(r.Context(), orderStream(id))
-		if err != nil {
-			return err
-		}
-		if v == 0 {
-			return errOrderNotFound
-		}
 	}
 	out := struct {
 		OrderID         string         `json:"order_id"`
 		Events          []HistoryEvent `json:"events"`
 		NextFromVersion int64          `json:"next_from_version,omitempty"`
-	}{OrderID: id.String(), Events: make([]HistoryEvent, 0, len(evs))}
-	if int64(len(evs)) > limit {
-		evs = evs[:limit]
-		out.NextFromVersion = evs[limit-1].Version + 1
-	}
+	}{OrderID: id.String(), Events: make([]HistoryEvent, 0, len(evs)), NextFromVersion: next}
 	for _, e := range evs {
 		h, err := a.upcastEvent(e)
 		if err != nil {
@@ -85,6 +55,49 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// page reads one page of the order {id}'s stream, ?from_version (default 1)
+// and ?limit (default and most maxHistory), for history and events: the
+// events and the version the next page starts at (0: none). A parameter
+// error is reported before other, an unknown order is a 404,
+// and a database error is returned as it is (503 or 500, never a 404).
+func (a *API) page(r *http.Request, other error) (ulid.ULID, []eventstore.RecordedEvent, int64, error) {
+	id, err := pathOrderID(r)
+	if err != nil {
+		return id, nil, 0, err
+	}
+	q := parseQuery(r, "from_version", "limit")
+	from, limit := int64(1), int64(maxHistory)
+	if n := q.int64("from_version", 1, 1<<62); n != nil {
+		from = *n
+	}
+	if n := q.int64("limit", 1, maxHistory); n != nil {
+		limit = *n
+	}
+	if err := cmp.Or(q.err(), other); err != nil {
+		return id, nil, 0, err
+	}
+	// One more than asked says whether there is a next page.
+	evs, err := a.store.ReadStream(r.Context(), orderStream(id), from, int(limit)+1)
+	if err != nil {
+		return id, nil, 0, err
+	}
+	if len(evs) == 0 {
+		v, err := a.store.StreamVersion(r.Context(), orderStream(id))
+		if err != nil {
+			return id, nil, 0, err
+		}
+		if v == 0 {
+			return id, nil, 0, orderNotFound()
+		}
+	}
+	var next int64
+	if int64(len(evs)) > limit {
+		evs = evs[:limit]
+		next = evs[limit-1].Version + 1
+	}
+	return id, evs, next, nil
 }
 
 func (a *API) upcastEvent(e eventstore.RecordedEvent) (HistoryEvent, error) {

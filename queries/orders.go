@@ -109,7 +109,7 @@ func (a *API) readOrder(ctx context.Context, id ulid.ULID) (Order, error) {
 		return Order{}, fmt.Errorf("read order %s: %w", id, err)
 	}
 	if !found {
-		return Order{}, errOrderNotFound
+		return Order{}, orderNotFound()
 	}
 	return o, nil
 }
@@ -167,9 +167,9 @@ func (a *API) orderAsOf(ctx context.Context, id ulid.ULID, at asOf) (Order, erro
 			break
 		}
 		if e.Version > order.MaxEvents {
-			return Order{}, &badRequestError{slug: "invalid-parameter", title: "Invalid query parameter",
-				detail: fmt.Sprintf("this order has more than %d events, the most an as_of read folds; ask for an earlier time or a version", order.MaxEvents),
-				fields: []httpx.FieldError{{Field: "as_of", Message: fmt.Sprintf("lies beyond the order's first %d events", order.MaxEvents)}}}
+			return Order{}, badRequest("invalid-parameter", "Invalid query parameter",
+				fmt.Sprintf("this order has more than %d events, the most an as_of read folds; ask for an earlier time or a version", order.MaxEvents),
+				[]httpx.FieldError{{Field: "as_of", Message: fmt.Sprintf("lies beyond the order's first %d events", order.MaxEvents)}})
 		}
 		if _, err := a.registry.Apply(&st, e.Type, e.SchemaVersion, e.Data); err != nil {
 			return Order{}, fmt.Errorf("order %s version %d: %w", id, e.Version, err)
@@ -178,12 +178,12 @@ func (a *API) orderAsOf(ctx context.Context, id ulid.ULID, at asOf) (Order, erro
 	}
 	switch {
 	case len(evs) == 0:
-		return Order{}, errOrderNotFound
+		return Order{}, orderNotFound()
 	case st.Version == 0:
-		return Order{}, &notYetError{detail: "the order did not exist at " + at.time.UTC().Format(time.RFC3339Nano)}
+		return Order{}, notYet("the order did not exist at "+at.time.UTC().Format(time.RFC3339Nano), nil)
 	case at.version > st.Version:
 		v := st.Version
-		return Order{}, &notYetError{detail: fmt.Sprintf("the order has not reached version %d", at.version), current: &v}
+		return Order{}, notYet(fmt.Sprintf("the order has not reached version %d", at.version), &v)
 	case !st.Exists() || st.ID == (ulid.ULID{}):
 		return Order{}, errors.New("stream does not start with OrderCreated")
 	}

@@ -103,7 +103,7 @@ func (a *API) customerStats(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("customer stats: %w", err)
 	}
 	if !found {
-		return errCustomerNotFound
+		return customerNotFound()
 	}
 	out.FirstOrderAt, out.LastOrderAt = out.FirstOrderAt.UTC(), out.LastOrderAt.UTC()
 	httpx.WriteJSON(w, http.StatusOK, out)

@@ -33,7 +33,9 @@ forbid eventstore "eventstore knows nothing of the rest of the project" "$ours"
 forbid order "order (the domain) imports no other project package" "$ours"
 forbid commands "commands never imports streams, queries or projections" '^@(streams|queries|projections)(/|$)'
 forbid projections "projections never imports streams, queries or commands" '^@(streams|queries|commands)(/|$)'
-forbid projections "projections does not import a transport" '^(net/http|github.com/segmentio/kafka-go|github.com/ThreeDotsLabs/watermill|github.com/gorilla/websocket)(/|$)' imports
+transport='^(net/http|github.com/segmentio/kafka-go|github.com/ThreeDotsLabs/watermill|github.com/gorilla/websocket)(/|$)'
+forbid commands "commands (the application) does not import a transport: its HTTP port is commands/httpapi" "$transport" imports
+forbid projections "projections does not import a transport" "$transport" imports
 
 # Only cmd wires: the ports (HTTP and WebSocket adapters) are imported by
 # cmd alone, nothing imports cmd, and no production package imports the
@@ -51,7 +53,7 @@ only_cmd() { # only_cmd PKG RULE
 		status=1
 	fi
 }
-for port in commands queries streams/hub web internal/ops; do
+for port in commands/httpapi queries streams/hub web internal/ops; do
 	only_cmd "$port" "$port is a port: only cmd wires it"
 done
 testsupport='^(internal/testenv|internal/pgtest|openapi/openapitest)$'

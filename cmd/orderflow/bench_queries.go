@@ -98,7 +98,11 @@ func runBenchQueries(ctx context.Context, args []string) error {
 	}
 
 	mux := http.NewServeMux()
-	queries.NewAPI(pool, eventstore.New(pool), order.NewRegistry(), queries.Options{}).Register(mux)
+	qapi, err := queries.NewAPI(pool, eventstore.New(pool), order.NewRegistry(), queries.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	qapi.Register(mux)
 	srv := httptest.NewServer(httpx.Middleware(log, mux))
 	defer srv.Close()
 	client := &http.Client{

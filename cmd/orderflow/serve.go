@@ -1,13 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -15,30 +11,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
-	"github.com/orderflow/orderflow/internal/auth"
 	"github.com/orderflow/orderflow/internal/breaker"
-	"github.com/orderflow/orderflow/internal/health"
-	"github.com/orderflow/orderflow/internal/httpx"
-	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/tracing"
-	"github.com/orderflow/orderflow/openapi"
-	"github.com/orderflow/orderflow/order"
-	"github.com/orderflow/orderflow/projections"
-	"github.com/orderflow/orderflow/queries"
-	"github.com/orderflow/orderflow/streams/hub"
-	"github.com/orderflow/orderflow/streams/kafka"
-	"github.com/orderflow/orderflow/streams/projector"
-	"github.com/orderflow/orderflow/streams/relay"
-	"github.com/orderflow/orderflow/web"
 )
 
 var allRoles = []string{"api", "relay", "projector", "hub"}
@@ -62,7 +41,7 @@ type serveConfig struct {
 	hub                hubLimits
 	dbStatementTimeout time.Duration
 	budget             budgetConfig
-	// dbBreaker is built at start (serve) and observes every serving pool.
+	// dbBreaker is built at start (newApp) and observes every serving pool.
 	dbBreaker *breaker.Breaker
 }
 
@@ -85,6 +64,32 @@ func apiGC(c serveConfig) {
 	if c.roles == "api" && os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+}
+
+// dbRoles are the database roles this process's roles connect as, one pool
+// each: api commands as Command and queries as Query, the hub reads the
+// store as Query, the relay and the projector as their own.
+func (c *serveConfig) dbRoles() []pg.Role {
+	var out []pg.Role
+	add := func(r pg.Role) {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if c.hasRole("api") {
+		add(pg.Command)
+		add(pg.Query)
+	}
+	if c.hasRole("relay") {
+		add(pg.Relay)
+	}
+	if c.hasRole("projector") {
+		add(pg.Projector)
+	}
+	if c.hasRole("hub") {
+		add(pg.Query)
+	}
+	return out
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -144,6 +149,8 @@ func parseServe(args []string) (serveConfig, error) {
 	return c, nil
 }
 
+// serve runs c's roles until ctx ends: the shared parts (newApp), one
+// function per role (app.go), then the listeners.
 func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	apiGC(c)
 	if c.migrate {
@@ -152,225 +159,38 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		log.Info("migrations applied")
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	var err error
-	if c.dbBreaker, err = c.budget.dbBreaker(reg, log); err != nil {
-		return err
-	}
-	roles := c.dbRoles()
-	if c.devLogins() {
-		log.Warn("DEVELOPMENT DATABASE LOGIN: serving connections log in with DATABASE_URL (the schema owner's credentials) and SET ROLE to each component's role; in production give every role its own login (ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY; README, Database roles)",
-			"roles", fmt.Sprint(roles))
-	}
-	pools := make(map[pg.Role]*pgxpool.Pool, len(roles))
-	for _, r := range roles {
-		p, err := c.servingPool(ctx, r, c.dbMaxConns, "orderflow "+strings.TrimPrefix(string(r), "orderflow_"))
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		pools[r] = p
-	}
-	// The read-only view every node serves (/v1/projections, readiness):
-	// the query role where this process has it, else the projector's or
-	// the relay's, which may read projection progress too.
-	var view *pgxpool.Pool
-	for _, r := range []pg.Role{pg.Query, pg.Projector, pg.Relay} {
-		if view = pools[r]; view != nil {
-			break
-		}
-	}
-	viewStore := eventstore.New(view)
-
-	tp, err := startTracing(ctx, c, log)
+	a, err := newApp(ctx, c, log)
 	if err != nil {
 		return err
 	}
-	defer stopTracing(ctx, tp, log)
-
-	checks := health.New()
-	checks.Add("postgres", c.dbBreaker.Guard(func(ctx context.Context) (string, error) {
-		for _, r := range roles {
-			if err := pools[r].Ping(ctx); err != nil {
-				return "", fmt.Errorf("%s: %w", r, err)
-			}
-		}
-		return "", nil
-	}))
-	versions := stdlib.OpenDBFromPool(view)
-	defer func() { _ = versions.Close() }()
-	checks.Add("migrations", migrationsCheck(versions))
-
-	verifier, err := c.auth.verifier(ctx, log)
-	if err != nil {
-		return err
-	}
-	owners, err := auth.NewStoreOwners(viewStore, auth.DefaultOwnersCache)
-	if err != nil {
-		return err
-	}
-	// Every route is registered through the guard, which serves it behind
-	// its rule in internal/auth's table (a route missing there is refused
-	// to everyone, and stops the start below).
-	guard := auth.NewGuard(owners, log)
-	// mux is the public listener's, opsMux the operations listener's.
-	mux, opsMux := http.NewServeMux(), http.NewServeMux()
-	public, opsRoutes := guard.Mux(mux), guard.Mux(opsMux)
-	clients := c.http.clients()
-	limiter, err := c.http.limiter(reg, clients)
-	if err != nil {
-		return err
-	}
-	// The rate limits run after authentication, so they count per subject,
-	// and before the rule (a refused request costs its client a token);
-	// then the request's deadline, and the database's breaker, which
-	// refuses it before the rule reads anything (an order's owner).
-	api := guard.Mux(c.dbBreaker.Mux(httpx.DeadlineMux(c.budget.requestTimeout, limiter.Mux(mux))))
-	public.HandleFunc("GET /healthz", health.Healthz)
-	public.HandleFunc("GET /readyz", checks.Public(time.Second))
-	opsRoutes.HandleFunc("GET /readyz", checks.Readyz)
-	opsRoutes.HandleFunc("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}).ServeHTTP)
-	// Profiles of the whole process under its real load, on the operations
-	// listener only: `go tool pprof http://127.0.0.1:9090/debug/pprof/profile?seconds=30`.
-	opsRoutes.HandleFunc("GET /debug/pprof/", pprof.Index)
-	opsRoutes.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	opsRoutes.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	public.HandleFunc("GET /v1/openapi.yaml", openapi.Handler())
-	public.HandleFunc("GET /{$}", web.Handler().ServeHTTP)
-	public.HandleFunc("GET /assets/", web.Handler().ServeHTTP)
-	registry := order.NewRegistry()
-	// Only the command role appends, so it keeps the partitions ready and
-	// expires the idempotency keys (started below, with the other parts).
-	var cmdStore *eventstore.Store
+	defer a.close()
+	a.g, a.ctx = errgroup.WithContext(ctx)
 	if c.hasRole("api") {
-		// A group commit's batch is led by the Append that found the
-		// committer idle, whose request waits for the batch past its own
-		// deadline (it carries others' appends): bounding the batch by the
-		// request's budget keeps that request within it too.
-		var err error
-		if cmdStore, err = eventstore.NewWithGroupCommit(pools[pg.Command], eventstore.GroupCommit{Timeout: c.budget.requestTimeout}); err != nil {
+		if err := a.addAPI(); err != nil {
 			return err
 		}
-		if err := cmdStore.EnsureAhead(ctx, time.Now()); err != nil {
+	}
+	if c.hasRole("relay") || c.hasRole("projector") || c.hasRole("hub") {
+		if err := a.addKafkaRoles(); err != nil {
 			return err
 		}
-		svc := commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)
-		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
-		commands.NewAPI(svc).Register(api)
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(api)
 	}
-
-	var rl *relay.Relay
-	g, ctx := errgroup.WithContext(ctx)
-	needKafka := c.hasRole("relay") || c.hasRole("projector") || c.hasRole("hub")
-	if needKafka {
-		kcfg, closeBroker, err := c.kafka.connect(log)
-		if err != nil {
-			return err
-		}
-		defer closeBroker()
-		if err := c.kafka.ensureTopics(ctx, kcfg, log); err != nil {
-			// Commands never need Kafka: keep serving, the relay retries.
-			log.Error("could not create Kafka topics; the relay and consumers will retry", "err", err)
-		}
-		signer, verifier, err := c.kafka.signing.setup(log)
-		if err != nil {
-			return err
-		}
-		factor, minInsync := c.kafka.replicas()
-		checks.Add("kafka-topics", topicsCheck(kcfg, c.kafka.topicSpecs()))
-		if c.hasRole("relay") {
-			rl, err = relay.New(relay.Config{
-				Login: c.login(pg.Relay), Pool: pools[pg.Relay], Kafka: kcfg, Topic: c.kafka.topic,
-				Signer: signer, Unsigned: signer == nil && c.kafka.signing.trusted,
-				Partitions: c.kafka.partitions, ReplicationFactor: factor, MinInsyncReplicas: minInsync, Registerer: reg, Logger: log,
-			})
-			if err != nil {
-				return err
-			}
-			checks.Add("relay", relayCheck(rl))
-			g.Go(func() error { return rl.Run(ctx) })
-		}
-		if c.hasRole("projector") {
-			projPool := pools[pg.Projector]
-			rt, err := projections.NewRuntime(projPool, eventstore.New(projPool), registry, reg, log)
-			if err != nil {
-				return err
-			}
-			g.Go(func() error {
-				return projector.Run(ctx, projector.Config{
-					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions, Verifier: verifier,
-					ReplicationFactor: factor, MinInsyncReplicas: minInsync, SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
-					Tracer: tp.Tracer(),
-					OnState: func(ctx context.Context, name, state, detail string) {
-						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
-							log.Error("recording projection state", "projection", name, "err", err)
-						}
-					},
-				})
-			})
-		}
-		if c.hasRole("hub") {
-			// Every hub node reads every partition from the end (no group,
-			// nothing committed); history comes from the store.
-			sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{Config: kcfg, StartOffset: kafka.LastOffset}, log)
-			if err != nil {
-				return err
-			}
-			// Recoveries read on a pool of their own, so live delivery
-			// never waits for a connection behind them.
-			recoveryPool, err := c.servingPool(ctx, pg.Query, c.hub.recoveryConns, "orderflow hub recovery")
-			if err != nil {
-				return err
-			}
-			defer recoveryPool.Close()
-			recoveryStore, err := eventstore.NewWithGroupCommit(recoveryPool, eventstore.GroupCommit{Disabled: true}) // reads only
-			if err != nil {
-				return err
-			}
-			hcfg := hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Verifier: verifier, Registerer: reg, Logger: log,
-				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
-			c.hub.apply(&hcfg, clients, recoveryStore)
-			h, err := hub.New(hcfg)
-			if err != nil {
-				return err
-			}
-			// GET /v1/stream; Run closes its WebSockets (1001) when ctx ends.
-			mux.Handle("GET "+hub.Path, limiter.Limit(httpx.ClassStream, guard.Protect("GET "+hub.Path, h)))
-			g.Go(func() error {
-				defer func() { _ = sub.Close() }()
-				return h.Run(ctx)
-			})
-		}
-	}
-	// The one operations route that reads the database has the API's
-	// budget (the profiler's and /metrics' time is the operator's).
-	c.dbBreaker.Mux(httpx.DeadlineMux(c.budget.requestTimeout, opsRoutes)).
-		HandleFunc("GET /v1/projections", ops.ProjectionsHandler(view, viewStore, rl))
-	if unruled := guard.Unruled(); len(unruled) > 0 {
-		return fmt.Errorf("routes without an access rule in internal/auth: %s", strings.Join(unruled, ", "))
-	}
-	if cmdStore != nil {
-		g.Go(func() error { return cmdStore.MaintainPartitions(ctx, 24*time.Hour, time.Now, log) })
-		g.Go(func() error { return expireKeys(ctx, cmdStore, log) })
-	}
-	httpx.HandleUnmatched(mux)
-	publicHandler, opsHandler, err := c.http.handlers(log, reg, verifier, mux, opsMux)
-	if err != nil {
+	if err := a.listen(); err != nil {
 		return err
 	}
-	// Public requests only: probes and scrapes on the operations listener
-	// would be most of the spans and say nothing.
-	publicHandler = httpx.Trace(tp.Tracer(), publicHandler)
-	g.Go(func() error {
-		return serveHTTP(ctx, c.http.server(publicHandler, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
-	})
-	g.Go(func() error {
-		return serveHTTP(ctx, c.http.server(opsHandler, log), c.http.opsAddr, "", "", c.shutdownTimeout, log)
-	})
 	log.Info("orderflow serving", "http", c.httpAddr, "tls", c.http.tls(), "ops", c.http.opsAddr, "roles", c.roles)
-	return g.Wait()
+	return a.g.Wait()
+}
+
+// servingPool opens a pool logged in as role r, with the serving statement
+// timeout.
+func (c *serveConfig) servingPool(ctx context.Context, r pg.Role, maxConns int, name string) (*pgxpool.Pool, error) {
+	l := c.login(r)
+	var err error
+	if l.URL, err = withStatementTimeout(l.URL, c.dbStatementTimeout); err != nil {
+		return nil, err
+	}
+	return pg.Connect(ctx, l, pg.Options{MaxConns: poolSize(maxConns), ApplicationName: name, Observer: c.dbBreaker})
 }
 
 func expireKeys(ctx context.Context, store *eventstore.Store, log *slog.Logger) error {

@@ -101,13 +101,9 @@ func (h *httpConfig) validate(f *flags, httpAddr string) {
 
 func (h *httpConfig) tls() bool { return h.tlsCertFile != "" }
 
-// clients is who sent a request (validated by validate).
-func (h *httpConfig) clients() *httpx.Clients {
-	c, err := httpx.NewClients(splitList(h.trustedProxies))
-	if err != nil {
-		panic(err) // validate rejected it already
-	}
-	return c
+// clients is who sent a request, by ORDERFLOW_TRUSTED_PROXIES.
+func (h *httpConfig) clients() (*httpx.Clients, error) {
+	return httpx.NewClients(splitList(h.trustedProxies))
 }
 
 // limiter builds the per-client rate limiter, keyed by clients.Key: per

@@ -163,12 +163,6 @@ func (r Rule) ScopeFor(p Principal) (Scope, bool) {
 	return scope, ok
 }
 
-// Allows reports whether the rule grants role at all.
-func (r Rule) Allows(role Role) bool {
-	_, ok := r.ScopeFor(Principal{Roles: []Role{role}})
-	return ok
-}
-
 // String is the rule as the README's table shows it: "public",
 // "staff, analyst, customer (own orders)".
 func (r Rule) String() string {

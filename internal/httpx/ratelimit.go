@@ -166,7 +166,7 @@ func writeRateLimited(w http.ResponseWriter, r *http.Request, class Class, rt Ra
 
 // Mux returns a registrar that mounts handlers on mux behind their class's
 // limit: GET and HEAD patterns are queries, every other method a command.
-// commands.API and queries.API register through it unchanged.
+// httpapi.API (commands) and queries.API register through it unchanged.
 func (l *RateLimiter) Mux(mux *http.ServeMux) *LimitedMux { return &LimitedMux{mux: mux, l: l} }
 
 // LimitedMux is what RateLimiter.Mux returns.

@@ -4,6 +4,7 @@
 package ops
 
 import (
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/problem"
 	"github.com/orderflow/orderflow/projections"
 	"github.com/orderflow/orderflow/streams/relay"
 )
@@ -27,13 +29,13 @@ type RelayView struct {
 	LastError  string  `json:"last_error,omitempty"`
 }
 
-// ProjectionsHandler serves GET /v1/projections. rl may be nil.
-func ProjectionsHandler(pool *pgxpool.Pool, store *eventstore.Store, rl *relay.Relay) http.HandlerFunc {
+// ProjectionsHandler serves GET /v1/projections. rl may be nil; log (nil:
+// none) gets the errors that are the server's.
+func ProjectionsHandler(pool *pgxpool.Pool, store *eventstore.Store, rl *relay.Relay, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sts, err := projections.Statuses(r.Context(), pool, store, projections.All(), time.Now())
 		if err != nil {
-			httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusServiceUnavailable, "unavailable",
-				"Projection status unavailable", "the database did not answer; retry"))
+			problem.Write(w, r, log, err)
 			return
 		}
 		out := struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/auth"
+	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/streams/envelope"
 )
 
@@ -212,8 +213,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ok := h.ready && !h.closed
 	h.mu.Unlock()
 	if !ok {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "hub not serving (starting or shutting down)", http.StatusServiceUnavailable)
+		p := httpx.Unavailable("Hub not serving", "the hub is starting or shutting down; retry")
+		p.RetryAfter = 1
+		httpx.WriteProblem(w, r, p)
 		return
 	}
 	// The route's rule (internal/auth) answered 401 or 403 already; a hub
@@ -221,7 +223,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	who, ok := auth.FromContext(r.Context())
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="orderflow"`)
-		http.Error(w, "authentication required", http.StatusUnauthorized)
+		httpx.WriteProblem(w, r, httpx.NewProblem(http.StatusUnauthorized, "unauthenticated", "Authentication required",
+			"this route is served without its access rule; send a bearer token"))
 		return
 	}
 	key := h.cfg.ClientKey(r)

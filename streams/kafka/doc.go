@@ -17,7 +17,9 @@
 //     reads everything (the WebSocket hub's mode).
 //   - batch.go: BatchConsumer, a consumer group member that hands the
 //     messages of all its partitions to one handler in bounded batches and
-//     commits offsets by interval (the projector's consumer).
+//     commits offsets by interval (the projector's consumer);
+//     batch_config.go its configuration, batch_progress.go each
+//     partition's progress (what it fetched and handled, its lag).
 //   - group.go: what both share: group membership, partition readers, the
 //     Kafka-to-watermill message conversion.
 //   - router.go: a watermill Router with the project's middleware

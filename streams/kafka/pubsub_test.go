@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,9 +48,13 @@ func newPubSub(t *testing.T, brokers []string, group string, partitions int) (me
 // TestSubscriberKeepsPerKeyOrderAcrossPartitions.
 //
 // NewSubscriberReceivesOldMessages is false here because the suite's
-// constructor must share one consumer group (TestContinueAfterSubscribeClose
-// resumes from the group's offsets); the group-less mode runs that test in
-// TestPubSubWithoutGroup. TestReconnect skips itself (RestartServiceCommand
+// constructor must share one consumer group within a test
+// (TestContinueAfterSubscribeClose resumes from the group's offsets); the
+// group-less mode runs that test in TestPubSubWithoutGroup. The group is the
+// test's own (suiteGroup), not one for the whole suite: thirty parallel tests
+// joining and leaving one group on thirty topics rebalance each other, and
+// on a busy machine a test could wait out its timeout in rebalances without
+// being assigned its partition. TestReconnect skips itself (RestartServiceCommand
 // is an external command); TestBrokerOutage covers reconnects in-process.
 func TestPubSubConformance(t *testing.T) {
 	t.Parallel()
@@ -63,12 +68,20 @@ func TestPubSubConformance(t *testing.T) {
 			ForceShort:          testing.Short(),
 		},
 		func(t *testing.T) (message.Publisher, message.Subscriber) {
-			return newPubSub(t, brokers, "conformance", 1)
+			return newPubSub(t, brokers, suiteGroup(t), 1)
 		},
 		func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 			return newPubSub(t, brokers, group, 1)
 		},
 	)
+}
+
+// suiteGroup names the consumer group of one conformance test: its name
+// below TestPubSubConformance, so every constructor call of one test (and
+// of its subtests) shares it and no other test does.
+func suiteGroup(t *testing.T) string {
+	parts := strings.SplitN(t.Name(), "/", 3)
+	return "conformance." + strings.Join(parts[:min(len(parts), 2)], ".")
 }
 
 func TestPubSubWithoutGroup(t *testing.T) {

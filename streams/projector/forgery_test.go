@@ -100,7 +100,7 @@ func TestForgedEnvelopesAreDeadLetteredAndNeverApplied(t *testing.T) {
 	}
 	testenv.Run(t, "projector", func(ctx context.Context) error { return projector.Run(ctx, cfg) })
 
-	svc := commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)
+	svc := commands.NewService(e.Store, e.Registry, time.Now)
 	id := ulid.Make()
 	stream := eventstore.Stream{ID: id, Type: order.StreamType}
 	run := func(c commands.Command) {

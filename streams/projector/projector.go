@@ -59,9 +59,6 @@ type Config struct {
 	// Tracer opens a span per batch and projection, linked to its events'
 	// traces (trace.go). Default: the no-op tracer.
 	Tracer trace.Tracer
-	// OnState is told when the projector starts (running) and when it stops
-	// on an error (failed), for projection status.
-	OnState func(ctx context.Context, projection, state, detail string)
 }
 
 // GroupID is the consumer group of a projection.
@@ -73,30 +70,50 @@ func (c Config) GroupID(p projections.Projection) string {
 	return prefix + p.Name()
 }
 
+// Validate reports a configuration Run refuses: the required fields, and
+// no negative numbers (zero values mean the defaults).
+func (c Config) Validate() error {
+	var errs []error
+	if c.Runtime == nil || len(c.Projections) == 0 || c.Topic == "" || c.Verifier == nil {
+		errs = append(errs, errors.New("the Runtime, Projections, Topic and Verifier are required"))
+	}
+	if c.Partitions < 0 || c.MaxBatch < 0 || c.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("negative Partitions (%d), MaxBatch (%d) or MaxRetries (%d)", c.Partitions, c.MaxBatch, c.MaxRetries))
+	}
+	if c.Linger < 0 || c.CommitInterval < 0 || c.InitialInterval < 0 || c.SessionTimeout < 0 {
+		errs = append(errs, errors.New("a negative Linger, CommitInterval, InitialInterval or SessionTimeout"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = kafka.DLQTopic(c.Topic)
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 12
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 1
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 30 * time.Second
+	}
+}
+
 // Run consumes until ctx ends, then stops the consumers (each makes a last
 // offset commit) and the router (which waits for the events in flight).
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("projector: %w", err)
 	}
-	if cfg.Tracer == nil {
-		cfg.Tracer = noop.NewTracerProvider().Tracer("")
-	}
-	if cfg.Runtime == nil || len(cfg.Projections) == 0 || cfg.Topic == "" || cfg.Verifier == nil {
-		return errors.New("projector: Runtime, Projections, Topic and Verifier are required")
-	}
-	if cfg.DLQTopic == "" {
-		cfg.DLQTopic = kafka.DLQTopic(cfg.Topic)
-	}
-	if cfg.Partitions == 0 {
-		cfg.Partitions = 12
-	}
-	if cfg.ReplicationFactor == 0 {
-		cfg.ReplicationFactor = 1
-	}
-	if cfg.SessionTimeout == 0 {
-		cfg.SessionTimeout = 30 * time.Second
-	}
+	cfg.setDefaults()
 	// A consumer group cannot join a topic that does not exist yet, and a
 	// poison message needs its DLQ: create what is missing, change nothing.
 	err := kafka.EnsureTopics(ctx, cfg.Kafka,
@@ -183,18 +200,24 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return router.Run(gctx) })
 	for _, c := range consumers {
 		g.Go(func() error { return c.kafka.Run(gctx, c.handle) })
-		if cfg.OnState != nil {
-			cfg.OnState(ctx, c.p.Name(), "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(c.p))
-		}
+		setState(ctx, cfg, c.p, "running", "consuming "+cfg.Topic+" as "+cfg.GroupID(c.p))
 	}
 	err = g.Wait()
-	if err != nil && ctx.Err() == nil && cfg.OnState != nil {
+	if err != nil && ctx.Err() == nil {
 		for _, p := range cfg.Projections {
-			cfg.OnState(context.WithoutCancel(ctx), p.Name(), "failed", err.Error())
+			setState(context.WithoutCancel(ctx), cfg, p, "failed", err.Error())
 		}
 	}
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// setState records p's state for operators; a failure to record it is
+// logged, and stops nothing.
+func setState(ctx context.Context, cfg Config, p projections.Projection, state, detail string) {
+	if err := cfg.Runtime.SetState(ctx, p, state, detail); err != nil {
+		cfg.Logger.Error("recording projection state", "projection", p.Name(), "err", err)
+	}
 }

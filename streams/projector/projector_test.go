@@ -51,7 +51,7 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		})
 	}()
 
-	svc := commands.NewService(db.Command, store, registry, time.Now)
+	svc := commands.NewService(store, registry, time.Now)
 	var ids []ulid.ULID
 	for i := range 40 {
 		id := ulid.Make()

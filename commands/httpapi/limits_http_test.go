@@ -1,4 +1,4 @@
-package commands_test
+package httpapi_test
 
 import (
 	"context"

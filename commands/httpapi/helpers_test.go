@@ -1,4 +1,4 @@
-package commands_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/commands/httpapi"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
 	"github.com/orderflow/orderflow/internal/pgtest"
 	"github.com/orderflow/orderflow/internal/testenv"
 	"github.com/orderflow/orderflow/openapi/openapitest"
+	"github.com/orderflow/orderflow/order"
+	"github.com/orderflow/orderflow/queries"
 )
 
 // api is the command API on a real server, with the production middleware,
@@ -31,10 +34,23 @@ func newAPI(t *testing.T) *api {
 	t.Helper()
 	e := testenv.New(t)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)).Register(mux)
+	register(t, mux, e.DB, e.Store)
 	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: e.DB, srv: srv}
+}
+
+// register adds the api role's routes to mux as serve does: the command
+// API over a service on store, and the query API (GET /v1/orders/{id}/events
+// is how these tests read what the commands appended).
+func register(t *testing.T, mux *http.ServeMux, db *pgtest.DB, store *eventstore.Store) {
+	log := testenv.Logger(t)
+	httpapi.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now), log).Register(mux)
+	qapi, err := queries.NewAPI(db.Query, eventstore.New(db.Query), order.NewRegistry(), queries.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qapi.Register(mux)
 }
 
 // call is one request. Body is sent as is; ContentType defaults to

@@ -1,4 +1,4 @@
-package commands_test
+package httpapi_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/commands"
+	"github.com/orderflow/orderflow/commands/httpapi"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/benchstat"
 	"github.com/orderflow/orderflow/internal/httpx"
@@ -28,9 +29,9 @@ import (
 
 // The command path's benchmarks, from the inside out:
 //
-//	go test ./commands -run '^$' -bench Decide -benchmem
-//	go test ./commands -run '^$' -bench Handler -benchtime 6000x
-//	go test ./commands -run '^$' -bench Lifecycle -benchtime 30000x
+//	go test ./commands/httpapi -run '^$' -bench Decide -benchmem
+//	go test ./commands/httpapi -run '^$' -bench Handler -benchtime 6000x
+//	go test ./commands/httpapi -run '^$' -bench Lifecycle -benchtime 30000x
 //
 // BenchmarkDecide is the pure decisions. BenchmarkHandler is one request
 // through the production middleware, mux, handler, service and store (group
@@ -71,7 +72,7 @@ func benchServer(b *testing.B) (http.Handler, *eventstore.Store) {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(pool, store, order.NewRegistry(), time.Now)).Register(mux)
+	httpapi.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now), nil).Register(mux)
 	return httpx.Middleware(slog.New(slog.DiscardHandler), mux), store
 }
 
@@ -102,7 +103,7 @@ func BenchmarkDecide(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := commands.Decide(c.state, c.cmd, now); err != nil {
+				if _, err := c.cmd.Decide(c.state, now); err != nil {
 					b.Fatal(err)
 				}
 			}

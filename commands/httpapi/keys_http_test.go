@@ -1,4 +1,4 @@
-package commands_test
+package httpapi_test
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/oklog/ulid/v2"
 
-	"github.com/orderflow/orderflow/commands"
 	commandsmig "github.com/orderflow/orderflow/commands/migrations"
 	"github.com/orderflow/orderflow/eventstore"
 	eventstoremig "github.com/orderflow/orderflow/eventstore/migrations"
@@ -39,9 +38,8 @@ func (a *api) nodeOn() *api {
 
 func serveOn(t *testing.T, db *pgtest.DB) *api {
 	t.Helper()
-	store := eventstore.New(db.Command)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(db.Command, store, order.NewRegistry(), time.Now)).Register(mux)
+	register(t, mux, db, eventstore.New(db.Command))
 	srv := httptest.NewServer(httpx.Middleware(testenv.Logger(t), mux))
 	t.Cleanup(srv.Close)
 	return &api{t: t, db: db, srv: srv}
@@ -91,7 +89,7 @@ func TestIdempotencyKeysOfAnAuthenticatedSubjectAreTheSubjects(t *testing.T) {
 	t.Parallel()
 	e := testenv.New(t)
 	mux := http.NewServeMux()
-	commands.NewAPI(commands.NewService(e.DB.Command, e.Store, e.Registry, time.Now)).Register(mux)
+	register(t, mux, e.DB, e.Store)
 	authenticated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sub := r.Header.Get("X-Test-Subject"); sub != "" {
 			r = r.WithContext(httpx.WithActor(r.Context(), sub))

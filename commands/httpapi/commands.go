@@ -1,25 +1,30 @@
-package commands
+package httpapi
 
 import (
 	"crypto/sha256"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/problem"
 	"github.com/orderflow/orderflow/internal/tracing"
 )
 
 // API is the HTTP command API under /v1.
 type API struct {
-	svc *Service
+	svc *commands.Service
+	log *slog.Logger
 }
 
-// NewAPI returns the command API over a service.
-func NewAPI(svc *Service) *API { return &API{svc: svc} }
+// NewAPI returns the command API over a service; log (nil: none) gets the
+// errors that are the server's.
+func NewAPI(svc *commands.Service, log *slog.Logger) *API { return &API{svc: svc, log: log} }
 
 // Mux is what Register needs of a router; *http.ServeMux is one, and a
 // test can record the patterns to compare them with the OpenAPI document.
@@ -29,22 +34,21 @@ type Mux interface {
 
 // Register adds the command routes to mux.
 func (a *API) Register(mux Mux) {
-	mux.HandleFunc("POST /v1/orders", a.handle(fromBody[CreateOrder]))
-	mux.HandleFunc("POST /v1/orders/{id}/items", a.handle(fromBody[AddItem]))
+	mux.HandleFunc("POST /v1/orders", a.handle(fromBody[commands.CreateOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/items", a.handle(fromBody[commands.AddItem]))
 	mux.HandleFunc("DELETE /v1/orders/{id}/items/{sku}", a.handle(removeItem))
-	mux.HandleFunc("POST /v1/orders/{id}/place", a.handle(fromBody[PlaceOrder]))
-	mux.HandleFunc("POST /v1/orders/{id}/payments", a.handle(fromBody[RecordPayment]))
-	mux.HandleFunc("POST /v1/orders/{id}/ship", a.handle(fromBody[ShipOrder]))
-	mux.HandleFunc("POST /v1/orders/{id}/deliver", a.handle(fromBody[DeliverOrder]))
-	mux.HandleFunc("POST /v1/orders/{id}/cancel", a.handle(fromBody[CancelOrder]))
-	mux.HandleFunc("GET /v1/orders/{id}/events", a.events)
+	mux.HandleFunc("POST /v1/orders/{id}/place", a.handle(fromBody[commands.PlaceOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/payments", a.handle(fromBody[commands.RecordPayment]))
+	mux.HandleFunc("POST /v1/orders/{id}/ship", a.handle(fromBody[commands.ShipOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/deliver", a.handle(fromBody[commands.DeliverOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/cancel", a.handle(fromBody[commands.CancelOrder]))
 }
 
 // parser turns a request into its command.
-type parser func(body []byte, r *http.Request) (Command, *httpx.Problem)
+type parser func(body []byte, r *http.Request) (commands.Command, *httpx.Problem)
 
 // fromBody strictly decodes the JSON body into a C.
-func fromBody[C Command](body []byte, _ *http.Request) (Command, *httpx.Problem) {
+func fromBody[C commands.Command](body []byte, _ *http.Request) (commands.Command, *httpx.Problem) {
 	var c C
 	if p := httpx.Decode(body, &c); p != nil {
 		return nil, p
@@ -53,12 +57,12 @@ func fromBody[C Command](body []byte, _ *http.Request) (Command, *httpx.Problem)
 }
 
 // removeItem takes its argument from the path and accepts no body.
-func removeItem(body []byte, r *http.Request) (Command, *httpx.Problem) {
+func removeItem(body []byte, r *http.Request) (commands.Command, *httpx.Problem) {
 	if string(body) != "{}" {
 		return nil, httpx.NewProblem(http.StatusBadRequest, "malformed-json", "Unexpected request body",
 			"this endpoint takes its arguments from the path; send no body")
 	}
-	return RemoveItem{SKU: r.PathValue("sku")}, nil
+	return commands.RemoveItem{SKU: r.PathValue("sku")}, nil
 }
 
 // handle runs the pipeline every command endpoint shares: read the body,
@@ -76,8 +80,8 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 			httpx.WriteProblem(w, r, p)
 			return
 		}
-		req := Request{Command: cmd, Metadata: metadataFrom(r)}
-		if c, ok := cmd.(CreateOrder); ok {
+		req := commands.Request{Command: cmd, Metadata: metadataFrom(r)}
+		if c, ok := cmd.(commands.CreateOrder); ok {
 			// Order ids are minted here: their time prefix picks the
 			// current month's partition.
 			req.OrderID = ulid.Make()
@@ -106,7 +110,7 @@ func (a *API) handle(parse parser) http.HandlerFunc {
 
 		out, err := a.svc.Execute(r.Context(), req)
 		if err != nil {
-			writeError(w, r, err)
+			problem.Write(w, r, a.log, err)
 			return
 		}
 		writeOutcome(w, out)
@@ -122,19 +126,21 @@ func fingerprint(r *http.Request, body []byte) []byte {
 	return sum[:]
 }
 
-func writeOutcome(w http.ResponseWriter, out Outcome) {
+func writeOutcome(w http.ResponseWriter, out commands.Outcome) {
 	// Keys in canonical form, set directly: Set would canonicalize "ETag"
 	// into a new string on every response.
 	h := w.Header()
 	h["Etag"] = []string{`"` + strconv.FormatInt(out.Version, 10) + `"`}
 	h["Consistency-Token"] = []string{ConsistencyToken(out)}
-	if out.Status == http.StatusCreated {
+	status := http.StatusOK
+	if out.Kind == commands.Created {
+		status = http.StatusCreated
 		h["Location"] = []string{"/v1/orders/" + out.OrderID}
 	}
 	if out.Replayed {
 		h["Idempotent-Replayed"] = []string{"true"}
 	}
-	httpx.WriteJSON(w, out.Status, struct {
+	httpx.WriteJSON(w, status, struct {
 		OrderID  string `json:"order_id"`
 		Version  int64  `json:"version"`
 		Position int64  `json:"position"`
@@ -143,7 +149,7 @@ func writeOutcome(w http.ResponseWriter, out Outcome) {
 
 // ConsistencyToken is the read-your-writes token of an outcome: the order,
 // the stream version and the global position of what the command appended.
-func ConsistencyToken(out Outcome) string {
+func ConsistencyToken(out commands.Outcome) string {
 	return out.OrderID + ":" + strconv.FormatInt(out.Version, 10) + ":" + strconv.FormatInt(out.Position, 10)
 }
 
@@ -185,11 +191,11 @@ func checkIdempotencyKey(k string) *httpx.Problem {
 // collection (/v1/orders) for a creation: a key meets only requests on the
 // same order, which only those who know its id can send, and creations share
 // one scope.
-func keyScope(r *http.Request, req Request) string {
+func keyScope(r *http.Request, req commands.Request) string {
 	if p, ok := httpx.Principal(r.Context()); ok {
 		return "sub:" + p
 	}
-	if _, ok := req.Command.(CreateOrder); ok {
+	if _, ok := req.Command.(commands.CreateOrder); ok {
 		return "/v1/orders"
 	}
 	return "/v1/orders/" + req.OrderID.String()
