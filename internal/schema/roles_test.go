@@ -46,7 +46,7 @@ func allowed() map[pg.Role]privileges {
 		return p
 	}
 	projector := privileges{"events": read}
-	query := privileges{"events": read}
+	query := privileges{"events": read, "customer_keys": read} // the query role opens personal data
 	for _, t := range readModelTables() {
 		projector[t], query[t] = write, read
 	}
@@ -60,6 +60,10 @@ func allowed() map[pg.Role]privileges {
 			"events_append_batch()":     {"EXECUTE"},
 			"events_append_keyed()":     {"EXECUTE"},
 			"events_ensure_partition()": {"EXECUTE"},
+			// Personal data: the command side makes and erases data keys
+			// (internal/pii/DESIGN.md, Least privilege).
+			"customer_keys":   {"SELECT", "INSERT", "DELETE"},
+			"customer_orders": {"SELECT", "INSERT", "DELETE"},
 		}),
 		pg.Relay: all(privileges{
 			"events":            read,
@@ -182,6 +186,12 @@ func TestEachRoleCanDoOnlyWhatItMust(t *testing.T) {
 		{"read a read model", `SELECT order_id, customer_id FROM order_summaries`, []pg.Role{pg.Projector, pg.Query}},
 		{"read a projection's progress", `SELECT position FROM projection_checkpoints`, []pg.Role{pg.Relay, pg.Projector, pg.Query}},
 		{"read the events", `SELECT stream_id, data FROM events`, all},
+		{"make a data key", `INSERT INTO customer_keys (key_id, customer_id, master_key_id, wrapped)
+			VALUES ('` + stream + `', 'c', 'm', '\x00')`, []pg.Role{pg.Command}},
+		{"read the data keys", `SELECT wrapped FROM customer_keys`, []pg.Role{pg.Command, pg.Query}},
+		{"erase a data key", `DELETE FROM customer_keys WHERE customer_id = 'c'`, []pg.Role{pg.Command}},
+		{"re-wrap a data key", `UPDATE customer_keys SET wrapped = '\x01'`, none},
+		{"note an order's personal data", `INSERT INTO customer_orders (order_id, customer_id) VALUES ('` + stream + `', 'c')`, []pg.Role{pg.Command}},
 
 		{"create a table", `CREATE TABLE public.intruder (i int)`, none},
 		{"create a schema", `CREATE SCHEMA intruder`, none},

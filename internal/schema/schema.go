@@ -12,6 +12,7 @@ import (
 	commandsmig "github.com/orderflow/orderflow/commands/migrations"
 	eventstoremig "github.com/orderflow/orderflow/eventstore/migrations"
 	"github.com/orderflow/orderflow/internal/migrate"
+	piimig "github.com/orderflow/orderflow/internal/pii/migrations"
 	projectionsmig "github.com/orderflow/orderflow/projections/migrations"
 	relaymig "github.com/orderflow/orderflow/streams/relay/migrations"
 )
@@ -21,6 +22,7 @@ func Sets() []migrate.Set {
 	return []migrate.Set{
 		{Name: "eventstore", FS: eventstoremig.FS()},
 		{Name: "commands", FS: commandsmig.FS()},
+		{Name: "pii", FS: piimig.FS()},
 		{Name: "relay", FS: relaymig.FS()},
 		{Name: "projections", FS: projectionsmig.FS()},
 	}
