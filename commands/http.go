@@ -36,6 +36,8 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /v1/orders/{id}/ship", a.handle(fromBody[ShipOrder]))
 	mux.HandleFunc("POST /v1/orders/{id}/deliver", a.handle(fromBody[DeliverOrder]))
 	mux.HandleFunc("POST /v1/orders/{id}/cancel", a.handle(fromBody[CancelOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/shipping-address", a.handle(fromBody[ChangeShippingAddress]))
+	mux.HandleFunc("DELETE /v1/customers/{id}/personal-data", a.erase)
 	mux.HandleFunc("GET /v1/orders/{id}/events", a.events)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -37,6 +38,9 @@ type Service struct {
 	// stateCache). Zero means DefaultCachedOrders; negative, none. Set it
 	// before the first command.
 	CachedOrders int
+	// Keys seals personal data and erases it (personal_service.go). Nil:
+	// commands carrying personal data are refused.
+	Keys *pii.Keys
 
 	statesOnce sync.Once
 	states     *stateCache // nil: no cache
@@ -178,7 +182,13 @@ func (s *Service) attempt(ctx context.Context, req Request, after *order.State) 
 		}
 		return attemptOutcome{}, err
 	}
+	if evs, err = s.seal(ctx, state, evs); err != nil {
+		return attemptOutcome{}, err
+	}
 	out, err := s.append(ctx, req, state, evs)
+	if err == nil && !out.Replayed {
+		err = s.recordPersonal(ctx, evs)
+	}
 	return attemptOutcome{Outcome: out, state: state}, err
 }
 

@@ -141,7 +141,13 @@ func (c CreateOrder) Validate() error {
 		f.add("order_id", "is required")
 	}
 	f.text("customer_id", c.CustomerID, order.MaxCustomerIDLen)
+	if strings.Contains(c.CustomerID, "@") {
+		// The customer id is a pseudonym, readable everywhere (internal/pii/DESIGN.md).
+		f.add("customer_id", "must be an opaque id (the identity provider's subject), not an email address")
+	}
 	f.currency("currency", c.Currency)
+	f.email("email", c.Email)
+	f.shippingAddress("shipping_address", c.ShippingAddress)
 	if len(c.Items) > MaxItems {
 		f.add("items", "must hold at most %d items", MaxItems)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -22,6 +23,9 @@ type Options struct {
 	// versions row while waiting. Zero means 15ms: about one projector
 	// transaction, and a primary-key probe per tick is negligible load.
 	ConsistencyPoll time.Duration
+	// Keys opens personal data (internal/pii). Nil: it is shown sealed, as
+	// stored.
+	Keys *pii.Keys
 }
 
 func (o *Options) setDefaults() {

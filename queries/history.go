@@ -1,6 +1,7 @@
 package queries
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -77,7 +78,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 		out.NextFromVersion = evs[limit-1].Version + 1
 	}
 	for _, e := range evs {
-		h, err := a.upcastEvent(e)
+		h, err := a.upcastEvent(r.Context(), e)
 		if err != nil {
 			return err
 		}
@@ -87,8 +88,11 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) upcastEvent(e eventstore.RecordedEvent) (HistoryEvent, error) {
+func (a *API) upcastEvent(ctx context.Context, e eventstore.RecordedEvent) (HistoryEvent, error) {
 	schema, data, err := a.registry.Current(e.Type, e.SchemaVersion, e.Data)
+	if err == nil && a.opts.Keys != nil {
+		data, err = a.opts.Keys.OpenJSON(ctx, e.StreamID, data)
+	}
 	if err != nil {
 		return HistoryEvent{}, fmt.Errorf("history %s version %d: %w", e.StreamID, e.Version, err)
 	}

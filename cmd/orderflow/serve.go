@@ -63,6 +63,7 @@ type serveConfig struct {
 	auth               authConfig
 	hub                hubLimits
 	dbStatementTimeout time.Duration
+	personal           personalConfig // master keys of personal data (personal.go)
 }
 
 func (c *serveConfig) hasRole(r string) bool {
@@ -139,6 +140,7 @@ func parseServe(args []string) (serveConfig, error) {
 	c.http.register(f)
 	c.auth.register(f)
 	c.hub.register(f)
+	c.personal.register(f)
 	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
 		c.validate(f, c.migrate, c.dbRoles()...)
@@ -156,6 +158,7 @@ func parseServe(args []string) (serveConfig, error) {
 		c.http.validate(f, c.httpAddr)
 		c.auth.validate(f)
 		c.hub.validate(f)
+		c.personal.validate(f)
 		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
 			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
 	}); err != nil {
@@ -258,8 +261,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		svc := commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
+		svc.Keys = c.personal.keys(pools[pg.Command], log)
 		commands.NewAPI(svc).Register(api)
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{}).Register(api)
+		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{Keys: c.personal.keys(pools[pg.Query], log)}).Register(api)
 	}
 
 	var rl *relay.Relay
@@ -327,7 +331,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			hcfg := hub.Config{Store: viewStore, Subscriber: sub, Topic: c.kafka.topic, Verifier: verifier, Registerer: reg, Logger: log,
+			hcfg := hub.Config{Store: viewStore, Keys: c.personal.keys(pools[pg.Query], log), Subscriber: sub, Topic: c.kafka.topic, Verifier: verifier, Registerer: reg, Logger: log,
 				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
 			c.hub.apply(&hcfg, clients, recoveryStore)
 			h, err := hub.New(hcfg)

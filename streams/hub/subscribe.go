@@ -198,7 +198,7 @@ func (c *conn) orderHistory(cn channelName, since *int64, head int64) (int64, bo
 				return last, true, nil // live: it is or will be in the buffer
 			}
 			last = e.Version
-			if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+			if err := c.pushHistory(eventMessage(cn, c.h.open(c.ctx, e))); err != nil {
 				return 0, false, err
 			}
 		}
@@ -265,7 +265,7 @@ func (c *conn) globalHistory(cn channelName, since *int64, head int64) (int64, b
 					continue
 				}
 			}
-			if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+			if err := c.pushHistory(eventMessage(cn, c.h.open(c.ctx, e))); err != nil {
 				return 0, false, err
 			}
 		}
