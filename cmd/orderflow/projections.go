@@ -12,6 +12,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/audit"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -64,8 +65,10 @@ func runProjectionsStatus(ctx context.Context, args []string) error {
 
 func runRebuild(ctx context.Context, args []string) error {
 	var c common
-	f := newFlags("projections rebuild <name|all>", "Rebuilds projections from the event store (not from Kafka).")
+	var reason string
+	f := newFlags("projections rebuild <name|all>", "Rebuilds projections from the event store (not from Kafka); each rebuild is recorded in the audit log (orderflow audit).")
 	c.register(f)
+	f.StringVar(&reason, "reason", "", "why, for the audit log (e.g. the fix that needs it)")
 	var names []string
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		names, args = []string{args[0]}, args[1:]
@@ -116,6 +119,11 @@ func runRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	for i, st := range sts {
+		// Recorded after the swap: the rebuild is not one transaction.
+		if err := audit.Record(ctx, owner, audit.Entry{Actor: adminActor(), Action: audit.ProjectionRebuilt, Target: chosen[i].Name(),
+			Reason: reason, Detail: map[string]any{"orders": st.Orders, "events": st.Events}}); err != nil {
+			return err
+		}
 		rate := float64(st.Events) / st.Load.Seconds()
 		fmt.Printf("%s: %d orders, %d events loaded in %s (%.0f events/s), %d caught up, swapped after %s%s\n",
 			chosen[i].Name(), st.Orders, st.Events, st.Load.Round(time.Millisecond), rate, st.CaughtUp,

@@ -45,8 +45,11 @@ func allowed() map[pg.Role]privileges {
 		}
 		return p
 	}
-	projector := privileges{"events": read}
-	query := privileges{"events": read, "customer_keys": read} // the query role opens personal data
+	// Admin actions are recorded by the role that acts and read by the
+	// query role; nobody rewrites the audit log. The query role opens
+	// personal data.
+	projector := privileges{"events": read, "audit_log": {"INSERT"}}
+	query := privileges{"events": read, "audit_log": read, "customer_keys": read}
 	for _, t := range readModelTables() {
 		projector[t], query[t] = write, read
 	}
@@ -64,6 +67,7 @@ func allowed() map[pg.Role]privileges {
 			// (internal/pii/DESIGN.md, Least privilege).
 			"customer_keys":   {"SELECT", "INSERT", "DELETE"},
 			"customer_orders": {"SELECT", "INSERT", "DELETE"},
+			"audit_log":       {"INSERT"},
 		}),
 		pg.Relay: all(privileges{
 			"events":            read,
@@ -192,6 +196,13 @@ func TestEachRoleCanDoOnlyWhatItMust(t *testing.T) {
 		{"erase a data key", `DELETE FROM customer_keys WHERE customer_id = 'c'`, []pg.Role{pg.Command}},
 		{"re-wrap a data key", `UPDATE customer_keys SET wrapped = '\x01'`, none},
 		{"note an order's personal data", `INSERT INTO customer_orders (order_id, customer_id) VALUES ('` + stream + `', 'c')`, []pg.Role{pg.Command}},
+		{"record an admin action", `INSERT INTO audit_log (actor, action, target, reason) VALUES ('a', 'test', 't', '')`,
+			[]pg.Role{pg.Command, pg.Projector}},
+		{"read the audit log", `SELECT actor, db_user FROM audit_log`, []pg.Role{pg.Query}},
+		{"rewrite an audit entry", `UPDATE audit_log SET actor = 'someone else'`, none},
+		{"delete audit entries", `DELETE FROM audit_log`, none},
+		{"record an admin action as another database login", `INSERT INTO audit_log (actor, db_user, action, target, reason)
+			VALUES ('a', 'someone else', 'test', 't', '')`, none},
 
 		{"create a table", `CREATE TABLE public.intruder (i int)`, none},
 		{"create a schema", `CREATE SCHEMA intruder`, none},

@@ -11,6 +11,7 @@ package schema
 import (
 	commandsmig "github.com/orderflow/orderflow/commands/migrations"
 	eventstoremig "github.com/orderflow/orderflow/eventstore/migrations"
+	auditmig "github.com/orderflow/orderflow/internal/audit/migrations"
 	"github.com/orderflow/orderflow/internal/migrate"
 	piimig "github.com/orderflow/orderflow/internal/pii/migrations"
 	projectionsmig "github.com/orderflow/orderflow/projections/migrations"
@@ -25,5 +26,6 @@ func Sets() []migrate.Set {
 		{Name: "pii", FS: piimig.FS()},
 		{Name: "relay", FS: relaymig.FS()},
 		{Name: "projections", FS: projectionsmig.FS()},
+		{Name: "audit", FS: auditmig.FS()},
 	}
 }
