@@ -1,12 +1,15 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/orderflow/orderflow/internal/audit"
 	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/order"
 )
@@ -105,7 +108,11 @@ func (s *Service) ErasePersonalData(ctx context.Context, customerID string, req 
 	}
 	out := Erasure{CustomerID: customerID}
 	var err error
-	if out.KeyDestroyed, err = s.Keys.Erase(ctx, customerID); err != nil {
+	out.KeyDestroyed, err = s.Keys.Erase(ctx, customerID, func(ctx context.Context, tx pgx.Tx, destroyed bool) error {
+		return audit.Record(ctx, tx, audit.Entry{Actor: cmp.Or(req.Metadata.Actor, "unknown"), Action: audit.PersonalDataErased,
+			Target: customerID, Detail: map[string]any{"key_destroyed": destroyed, "request_id": req.Metadata.RequestID}})
+	})
+	if err != nil {
 		return out, err
 	}
 	for {

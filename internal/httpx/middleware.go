@@ -75,8 +75,14 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			// Checked first: the attributes escape into a slice that every
 			// request would allocate, logged or not.
 			if level := levelFor(rec.status); log.Enabled(r.Context(), level) {
+				// The route's pattern, never the path: paths carry customer
+				// ids (internal/pii/DESIGN.md).
+				route := r.Pattern
+				if route == "" {
+					route = "(unmatched)"
+				}
 				log.LogAttrs(r.Context(), level, "http request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("method", r.Method), slog.String("route", route),
 					slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
 					slog.String("request_id", id))
 			}

@@ -23,14 +23,23 @@ func (k *Keys) RecordOrder(ctx context.Context, customerID string, orderID ulid.
 }
 
 // Erase destroys the customer's data key: from its commit on, no reader in
-// any process can open the customer's sealed values. It returns whether
-// there was a key.
-func (k *Keys) Erase(ctx context.Context, customerID string) (bool, error) {
-	tag, err := k.db.Exec(ctx, `DELETE FROM customer_keys WHERE customer_id = $1`, customerID)
+// any process can open the customer's sealed values. record runs in the
+// same transaction (the audit entry commits with the erasure or not at
+// all) and is told whether there was a key.
+func (k *Keys) Erase(ctx context.Context, customerID string, record func(ctx context.Context, tx pgx.Tx, destroyed bool) error) (bool, error) {
+	var destroyed bool
+	err := pgx.BeginFunc(ctx, k.db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM customer_keys WHERE customer_id = $1`, customerID)
+		if err != nil {
+			return err
+		}
+		destroyed = tag.RowsAffected() > 0
+		return record(ctx, tx, destroyed)
+	})
 	if err != nil {
 		return false, fmt.Errorf("erase data key: %w", err)
 	}
-	return tag.RowsAffected() > 0, nil
+	return destroyed, nil
 }
 
 // Orders returns up to limit of the orders RecordOrder noted for the
