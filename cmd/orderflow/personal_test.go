@@ -50,16 +50,23 @@ func TestErasedPersonalDataIsInNoTableTopicLogOrReader(t *testing.T) {
 	if r := call(t, srv.URL, "POST", "/v1/orders/"+orders[0]+"/shipping-address", `{"shipping_address":`+quote(second)+`}`, owner); r.status != 200 {
 		t.Fatalf("change address: %d %s", r.status, r.body)
 	}
-	for name, body := range map[string]string{
-		"an email with a display name": `{"customer_id":"c","currency":"EUR","email":"Ada <ada@example.com>"}`,
-		"an email that is no address":  `{"customer_id":"c","currency":"EUR","email":"not-an-email"}`,
-		"an over-long address":         `{"customer_id":"c","currency":"EUR","shipping_address":"` + strings.Repeat("x", 501) + `"}`,
-		"an address of control chars":  `{"customer_id":"c","currency":"EUR","shipping_address":"a\u0007b"}`,
-		"an email as customer id":      `{"customer_id":"ada@example.com","currency":"EUR"}`,
+	cid := quote(customer)
+	for name, c := range map[string]struct{ body, token string }{
+		"an email with a display name": {`{"customer_id":` + cid + `,"currency":"EUR","email":"Ada <ada@example.com>"}`, owner},
+		"an email that is no address":  {`{"customer_id":` + cid + `,"currency":"EUR","email":"not-an-email"}`, owner},
+		"an over-long email":           {`{"customer_id":` + cid + `,"currency":"EUR","email":"` + strings.Repeat("a", 250) + `@example.com"}`, owner},
+		"an over-long address":         {`{"customer_id":` + cid + `,"currency":"EUR","shipping_address":"` + strings.Repeat("x", 501) + `"}`, owner},
+		"an address of nine lines":     {`{"customer_id":` + cid + `,"currency":"EUR","shipping_address":"` + strings.Repeat("x\\n", 8) + `x"}`, owner},
+		"an address of control chars":  {`{"customer_id":` + cid + `,"currency":"EUR","shipping_address":"a\u0007b"}`, owner},
+		"the erased marker as address": {`{"customer_id":` + cid + `,"currency":"EUR","shipping_address":"[erased]"}`, owner},
+		"an email as customer id":      {`{"customer_id":"ada@example.com","currency":"EUR"}`, testenv.Token(t, "ada@example.com", auth.Customer)},
 	} {
-		if r := call(t, srv.URL, "POST", "/v1/orders", body, staff); r.status != 422 && r.status != 403 {
-			t.Errorf("%s: %d %s, want 422", name, r.status, r.body)
+		if r := call(t, srv.URL, "POST", "/v1/orders", c.body, c.token); r.status != 422 || !strings.HasSuffix(r.problem, "/validation") {
+			t.Errorf("%s: %d %s, want 422 validation", name, r.status, r.body)
 		}
+	}
+	if r := call(t, srv.URL, "POST", "/v1/orders/"+orders[1]+"/shipping-address", `{"shipping_address":""}`, owner); r.status != 422 {
+		t.Errorf("an empty address change: %d %s, want 422", r.status, r.body)
 	}
 
 	// Before: every reader shows the plaintext.
