@@ -31,16 +31,16 @@ func (s *Service) seal(ctx context.Context, st order.State, evs []order.Event) (
 				continue
 			}
 			err = s.sealWith(ctx, e.CustomerID, e.OrderID, func(k pii.DataKey) (err error) {
-				if e.Email, err = k.Seal(e.OrderID, "email", e.Email); err != nil {
+				if e.Email, err = k.Seal(e.OrderID, order.FieldEmail, e.Email); err != nil {
 					return err
 				}
-				e.ShippingAddress, err = k.Seal(e.OrderID, "shipping_address", e.ShippingAddress)
+				e.ShippingAddress, err = k.Seal(e.OrderID, order.FieldShippingAddress, e.ShippingAddress)
 				return err
 			})
 			out = replace(out, evs, i, e)
 		case order.ShippingAddressChanged:
 			err = s.sealWith(ctx, st.CustomerID, st.ID, func(k pii.DataKey) (err error) {
-				e.ShippingAddress, err = k.Seal(st.ID, "shipping_address", e.ShippingAddress)
+				e.ShippingAddress, err = k.Seal(st.ID, order.FieldShippingAddress, e.ShippingAddress)
 				return err
 			})
 			out = replace(out, evs, i, e)

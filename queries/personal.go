@@ -6,6 +6,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/internal/pii"
+	"github.com/orderflow/orderflow/order"
 )
 
 // open opens the personal fields of a page of summaries in place, with one
@@ -22,7 +23,7 @@ func (a *API) open(ctx context.Context, page ...Summary) error {
 		if err != nil {
 			return err
 		}
-		for field, v := range map[string]*string{"email": s.Email, "shipping_address": s.ShippingAddress} {
+		for field, v := range map[string]*string{order.FieldEmail: s.Email, order.FieldShippingAddress: s.ShippingAddress} {
 			if v != nil {
 				values = append(values, pii.Value{Stream: id, Field: field, Text: v})
 			}
