@@ -69,7 +69,7 @@ func (c *conn) authorize(cn channelName) bool {
 	case errors.Is(err, auth.ErrNotFound):
 		c.fail(CodeNotFound, "no such order among yours", cn.name)
 	case c.ctx.Err() == nil:
-		c.h.log.Warn("hub: order owner look-up failed", "channel", cn.name, "err", err)
+		c.h.log.Warn("hub: order owner look-up failed", "channel", cn.logName(), "err", err)
 		c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", cn.name))
 	}
 	return false
@@ -116,7 +116,7 @@ func (c *conn) abandon(sub *subscription, err error) {
 	}
 	h.mu.Unlock()
 	if c.ctx.Err() == nil {
-		h.log.Warn("hub: recovery failed", "channel", sub.ch.cn.name, "err", err)
+		h.log.Warn("hub: recovery failed", "channel", sub.ch.cn.logName(), "err", err)
 		c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", sub.ch.cn.name))
 	}
 }
