@@ -51,6 +51,13 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]eventstore.Envelope, len(evs))
 	for i, e := range evs {
+		if a.svc.Keys != nil {
+			// Stored schema, personal data opened like every reader's.
+			if e.Data, err = a.svc.Keys.OpenJSON(r.Context(), e.StreamID, e.Data); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		}
 		out[i] = e.ToEnvelope()
 	}
 	httpx.WriteJSON(w, http.StatusOK, struct {

@@ -88,8 +88,10 @@ func runExport(ctx context.Context, args []string) error {
 			progress = func(p int64) { fmt.Fprintf(os.Stderr, "\rexport: %s", bar(p-after, upTo-after)) }
 		}
 	}
-	keys := personal.keys(pool, c.logger(os.Stderr))
-	n, err := export.Export(ctx, store, order.NewRegistry(), keys, filter, format, w, progress)
+	if personal.ring == nil {
+		fmt.Fprintln(os.Stderr, "export: no master key configured (ORDERFLOW_PII_MASTER_KEYS): personal data is exported sealed")
+	}
+	n, err := export.Export(ctx, store, order.NewRegistry(), personal.keys(pool), filter, format, w, progress)
 	if progress != nil {
 		fmt.Fprintln(os.Stderr)
 	}

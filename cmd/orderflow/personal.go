@@ -76,15 +76,22 @@ func (p *personalConfig) validate(f *flags) {
 	}
 }
 
-// keys returns the data keys on db, or nil without a keyring (logged: the
-// command API then refuses personal data, and readers show it sealed).
-func (p *personalConfig) keys(db pii.DB, log *slog.Logger) *pii.Keys {
+// keys returns the data keys on db, or nil without a keyring (the command
+// API then refuses personal data, and readers show it sealed).
+func (p *personalConfig) keys(db pii.DB) *pii.Keys {
 	if p.ring == nil {
-		log.Warn("personal data: no master key configured (" + masterKeysVar + "); commands carrying an email or a shipping address are refused")
 		return nil
 	}
-	log.Info("personal data is sealed per customer", "master_key", p.ring.Current(), "master_keys", strings.Join(p.ring.IDs(), ","))
 	return pii.NewKeys(db, p.ring)
+}
+
+// logSetup says at start how personal data is kept (key ids, never keys).
+func (p *personalConfig) logSetup(log *slog.Logger) {
+	if p.ring == nil {
+		log.Warn("personal data: no master key configured (" + masterKeysVar + "); commands carrying an email or a shipping address are refused")
+		return
+	}
+	log.Info("personal data is sealed per customer", "master_key", p.ring.Current(), "master_keys", strings.Join(p.ring.IDs(), ","))
 }
 
 func runPII(ctx context.Context, args []string) error {

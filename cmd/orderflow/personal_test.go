@@ -79,6 +79,7 @@ func TestErasedPersonalDataIsInNoTableTopicLogOrReader(t *testing.T) {
 			out["order "+id] = waitOrder(t, srv, id, staff, func(o map[string]any) bool { return o["version"] == want })
 			out["as_of v1 "+id] = string(call(t, srv.URL, "GET", "/v1/orders/"+id+"?as_of=1", "", staff).body)
 			out["history "+id] = string(call(t, srv.URL, "GET", "/v1/orders/"+id+"/history", "", staff).body)
+			out["events "+id] = string(call(t, srv.URL, "GET", "/v1/orders/"+id+"/events", "", staff).body)
 			out["websocket recovery "+id] = recoverOrder(t, srv, id, staff)
 		}
 		out["list"] = string(call(t, srv.URL, "GET", "/v1/orders?customer_id="+customer, "", staff).body)
@@ -90,7 +91,7 @@ func TestErasedPersonalDataIsInNoTableTopicLogOrReader(t *testing.T) {
 		return out
 	}
 	before := readers(3)
-	for _, want := range []string{"as_of v1 " + orders[0], "history " + orders[0], "websocket recovery " + orders[0], "list", "export"} {
+	for _, want := range []string{"as_of v1 " + orders[0], "history " + orders[0], "events " + orders[0], "websocket recovery " + orders[0], "list", "export"} {
 		if !strings.Contains(before[want], "Secret Lane "+tag) {
 			t.Errorf("before erasure, %s does not show the address: %s", want, before[want])
 		}

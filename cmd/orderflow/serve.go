@@ -261,9 +261,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 		svc := commands.NewService(pools[pg.Command], cmdStore, registry, time.Now)
 		svc.CachedOrders = cmp.Or(c.orderCache, -1) // the flag's 0 is none
-		svc.Keys = c.personal.keys(pools[pg.Command], log)
+		svc.Keys = c.personal.keys(pools[pg.Command])
 		commands.NewAPI(svc).Register(api)
-		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{Keys: c.personal.keys(pools[pg.Query], log)}).Register(api)
+		queries.NewAPI(pools[pg.Query], viewStore, registry, queries.Options{Keys: c.personal.keys(pools[pg.Query])}).Register(api)
 	}
 
 	var rl *relay.Relay
@@ -331,7 +331,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 			if err != nil {
 				return err
 			}
-			hcfg := hub.Config{Store: viewStore, Keys: c.personal.keys(pools[pg.Query], log), Subscriber: sub, Topic: c.kafka.topic, Verifier: verifier, Registerer: reg, Logger: log,
+			hcfg := hub.Config{Store: viewStore, Keys: c.personal.keys(pools[pg.Query]), Subscriber: sub, Topic: c.kafka.topic, Verifier: verifier, Registerer: reg, Logger: log,
 				AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
 			c.hub.apply(&hcfg, clients, recoveryStore)
 			h, err := hub.New(hcfg)
@@ -365,6 +365,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	g.Go(func() error {
 		return serveHTTP(ctx, c.http.server(opsHandler, log), c.http.opsAddr, "", "", c.shutdownTimeout, log)
 	})
+	if c.hasRole("api") || c.hasRole("hub") {
+		c.personal.logSetup(log)
+	}
 	log.Info("orderflow serving", "http", c.httpAddr, "tls", c.http.tls(), "ops", c.http.opsAddr, "roles", c.roles)
 	return g.Wait()
 }
