@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/internal/httpx"
+	"github.com/orderflow/orderflow/internal/tracing"
 )
 
 // API is the HTTP command API under /v1.
@@ -196,12 +197,15 @@ func keyScope(r *http.Request, req Request) string {
 	return "/v1/orders/" + req.OrderID.String()
 }
 
-// metadataFrom carries the request's identifiers into every event it causes.
+// metadataFrom carries the request's identifiers and trace context
+// (httpx.Trace) into every event it causes.
 func metadataFrom(r *http.Request) eventstore.Metadata {
 	rid := httpx.RequestID(r.Context())
 	corr := r.Header.Get("X-Correlation-ID")
 	if corr == "" || len(corr) > 128 {
 		corr = rid
 	}
-	return eventstore.Metadata{CorrelationID: corr, CausationID: rid, RequestID: rid, Actor: httpx.Actor(r.Context())}
+	tp, ts := tracing.Header(r.Context())
+	return eventstore.Metadata{CorrelationID: corr, CausationID: rid, RequestID: rid, Actor: httpx.Actor(r.Context()),
+		TraceParent: tp, TraceState: ts}
 }

@@ -20,6 +20,11 @@ type Metadata struct {
 	CausationID   string `json:"causation_id,omitempty"`
 	Actor         string `json:"actor,omitempty"`
 	RequestID     string `json:"request_id,omitempty"`
+	// TraceParent and TraceState are the W3C trace context of the span that
+	// appended the event (the request's), recorded whether or not the trace
+	// is sampled, so that the event names its trace wherever it goes.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // EventData is an event to append. ID is chosen by the caller so that a retry

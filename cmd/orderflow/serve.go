@@ -33,6 +33,7 @@ import (
 	"github.com/orderflow/orderflow/internal/ops"
 	"github.com/orderflow/orderflow/internal/pg"
 	"github.com/orderflow/orderflow/internal/schema"
+	"github.com/orderflow/orderflow/internal/tracing"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/projections"
@@ -57,6 +58,7 @@ type serveConfig struct {
 	shutdownTimeout time.Duration
 	hubOrigins      string
 	hubSendBuffer   int
+	traceExporter   string
 
 	// Limits and transport security (transport.go, limits.go).
 	http               httpConfig
@@ -136,6 +138,7 @@ func parseServe(args []string) (serveConfig, error) {
 	f.int(&c.orderCache, "order-cache", "ORDERFLOW_ORDER_CACHE", commands.DefaultCachedOrders, "order states the command API keeps between commands (0: none)")
 	f.string(&c.hubOrigins, "hub-allowed-origins", "ORDERFLOW_HUB_ALLOWED_ORIGINS", "", "comma-separated Origins allowed to open /v1/stream besides the page's own (e.g. https://ops.example.com)")
 	f.int(&c.hubSendBuffer, "hub-socket-send-buffer", "ORDERFLOW_HUB_SOCKET_SEND_BUFFER", 64<<10, "kernel send buffer per WebSocket in bytes: bounds what a client that stops reading can hold before it is dropped (0: the OS default)")
+	f.string(&c.traceExporter, "trace-exporter", "OTEL_TRACES_EXPORTER", tracing.ExporterNone, "where spans go: none (trace ids are still recorded and propagated) or otlp (OTLP/HTTP, configured by the standard OTEL_EXPORTER_OTLP_* variables)")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "ORDERFLOW_SHUTDOWN_TIMEOUT", 15*time.Second, "how long to drain on SIGTERM")
 	c.http.register(f)
 	c.auth.register(f)
@@ -154,6 +157,8 @@ func parseServe(args []string) (serveConfig, error) {
 		f.check(c.dbMaxConns < 2, "ORDERFLOW_DB_MAX_CONNS must be at least 2")
 		f.check(c.orderCache < 0, "ORDERFLOW_ORDER_CACHE must be at least 0")
 		f.check(c.shutdownTimeout <= 0, "ORDERFLOW_SHUTDOWN_TIMEOUT must be positive")
+		f.check(c.traceExporter != tracing.ExporterNone && c.traceExporter != tracing.ExporterOTLP,
+			"OTEL_TRACES_EXPORTER=%q: want %s or %s", c.traceExporter, tracing.ExporterNone, tracing.ExporterOTLP)
 		f.check(c.hubSendBuffer < 0, "ORDERFLOW_HUB_SOCKET_SEND_BUFFER must not be negative")
 		c.http.validate(f, c.httpAddr)
 		c.auth.validate(f)
@@ -199,6 +204,12 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 		}
 	}
 	viewStore := eventstore.New(view)
+
+	tp, err := startTracing(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(ctx, tp, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -305,6 +316,7 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 				return projector.Run(ctx, projector.Config{
 					Kafka: kcfg, Topic: c.kafka.topic, DLQTopic: c.kafka.dlqTopic(), Partitions: c.kafka.partitions, Verifier: verifier,
 					SessionTimeout: c.kafka.session, Runtime: rt, Projections: projections.All(), Registerer: reg, Logger: log,
+					Tracer: tp.Tracer(),
 					OnState: func(ctx context.Context, name, state, detail string) {
 						if err := projections.SetState(ctx, projPool, name, state, detail); err != nil {
 							log.Error("recording projection state", "projection", name, "err", err)
@@ -359,6 +371,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Public requests only: probes and scrapes on the operations listener
+	// would be most of the spans and say nothing.
+	publicHandler = httpx.Trace(tp.Tracer(), publicHandler)
 	g.Go(func() error {
 		return serveHTTP(ctx, c.http.server(publicHandler, log), c.httpAddr, c.http.tlsCertFile, c.http.tlsKeyFile, c.shutdownTimeout, log)
 	})

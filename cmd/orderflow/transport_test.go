@@ -51,6 +51,7 @@ func TestServeConfigValidation(t *testing.T) {
 		"no subscribe allowed":                               {"--hub-subscribe-rate=0"},
 		"a recovery pool of no connection":                   {"--hub-recovery-conns=0"},
 		"a statement timeout too short to run any statement": {"--db-statement-timeout=10ms"},
+		"a trace exporter orderflow does not have":           {"--trace-exporter=jaeger"},
 	}
 	for name, args := range bad {
 		t.Run("refuses "+name, func(t *testing.T) {
@@ -64,6 +65,7 @@ func TestServeConfigValidation(t *testing.T) {
 		"proxies, origins, no limits":   {"--trusted-proxies=10.0.0.0/8,192.0.2.1,2001:db8::/32", "--cors-allowed-origins=https://shop.example.com,http://localhost:3000", "--rate-commands=0", "--db-statement-timeout=0"},
 		"a certificate and its key":     {"--tls-cert-file=" + cert, "--tls-key-file=" + key},
 		"tight limits for a small node": {"--hub-max-connections=10", "--hub-max-connections-per-client=1", "--hub-subscribe-rate=0.5", "--hub-recovery-conns=1"},
+		"the OTLP trace exporter":       {"--trace-exporter=otlp"},
 	}
 	for name, args := range good {
 		t.Run("accepts "+name, func(t *testing.T) {

@@ -13,7 +13,8 @@ import (
 // Every label is bounded: the route is a registered pattern or
 // "unmatched", the method one of the standard ones or "other" (a client can
 // send any token as a method, and each would be a new series), the code a
-// status the handlers wrote.
+// status the handlers wrote. The request's span (Trace) is named by the same
+// route.
 func Metrics(reg prometheus.Registerer, next http.Handler) (http.Handler, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
@@ -39,6 +40,7 @@ func Metrics(reg prometheus.Registerer, next http.Handler) (http.Handler, error)
 		}
 		method := MethodLabel(r.Method)
 		requests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
+		annotateSpan(r, route, method, rec.status)
 		if rec.status != http.StatusSwitchingProtocols {
 			duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		}

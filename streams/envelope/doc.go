@@ -24,8 +24,11 @@
 //
 // A missing header counts as an empty field. The result goes into the
 // signature header as "v1:<key id>:<MAC, base64url without padding>".
-// correlation_id is not signed: it is a copy of the signed envelope's
-// metadata.correlation_id, and nothing decides on it. The topic, partition,
+// correlation_id, traceparent and tracestate are not signed: they are
+// copies of the signed envelope's metadata (correlation_id, traceparent,
+// tracestate) for tools that filter or trace without decoding the value,
+// and nothing decides on them; orderflow's own consumers read the trace
+// context from the envelope. The signing input is unchanged by them. The topic, partition,
 // offset and timestamp are not signed either: a mirror may rename the
 // topic, and where a message sits decides nothing a consumer does (see
 // replays below).

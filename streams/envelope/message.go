@@ -7,6 +7,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/tracing"
 )
 
 // Kafka headers of every message on the events topic. The value is the
@@ -21,6 +22,12 @@ const (
 	// HeaderCorrelationID is set only when the event has one. It is not
 	// signed: the signed envelope carries it too (metadata.correlation_id).
 	HeaderCorrelationID = "correlation_id"
+	// HeaderTraceParent and HeaderTraceState are the W3C trace context the
+	// event recorded at append, set only when it has one, for tracing-aware
+	// tools. Not signed either: copies of metadata.traceparent and
+	// metadata.tracestate, which consumers read from the signed envelope.
+	HeaderTraceParent = tracing.HeaderTraceParent
+	HeaderTraceState  = tracing.HeaderTraceState
 	// HeaderSignature is "v1:<key id>:<MAC>" (doc.go).
 	HeaderSignature = "signature"
 )
@@ -36,7 +43,7 @@ func Message(e eventstore.RecordedEvent) (kafkago.Message, error) {
 	if err != nil {
 		return kafkago.Message{}, fmt.Errorf("event %s: %w", e.ID, err)
 	}
-	h := make([]kafkago.Header, 0, len(signedHeaders)+2)
+	h := make([]kafkago.Header, 0, len(signedHeaders)+4)
 	h = append(h,
 		kafkago.Header{Key: HeaderType, Value: []byte(e.Type)},
 		kafkago.Header{Key: HeaderEventID, Value: []byte(e.ID.String())},
@@ -46,6 +53,12 @@ func Message(e eventstore.RecordedEvent) (kafkago.Message, error) {
 	)
 	if e.Metadata.CorrelationID != "" {
 		h = append(h, kafkago.Header{Key: HeaderCorrelationID, Value: []byte(e.Metadata.CorrelationID)})
+	}
+	if e.Metadata.TraceParent != "" {
+		h = append(h, kafkago.Header{Key: HeaderTraceParent, Value: []byte(e.Metadata.TraceParent)})
+	}
+	if e.Metadata.TraceState != "" {
+		h = append(h, kafkago.Header{Key: HeaderTraceState, Value: []byte(e.Metadata.TraceState)})
 	}
 	return kafkago.Message{Key: []byte(e.StreamID.String()), Value: v, Headers: h, Time: e.RecordedAt}, nil
 }

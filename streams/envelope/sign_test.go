@@ -211,20 +211,43 @@ func TestAVerifierRefusesEveryChangeToWhatIsSigned(t *testing.T) {
 			}
 		})
 	}
-	t.Run("the correlation id, which is not signed", func(t *testing.T) {
-		m := good
-		m.Headers = append([]kafkago.Header(nil), good.Headers...)
-		setHeader(&m, envelope.HeaderCorrelationID, "other")
-		if err := v.Verify(m); err != nil {
-			t.Fatalf("refused: %v", err)
-		}
-	})
+	for _, name := range []string{envelope.HeaderCorrelationID, envelope.HeaderTraceParent, envelope.HeaderTraceState} {
+		t.Run("the "+name+" header, a copy of the signed metadata", func(t *testing.T) {
+			m := good
+			m.Headers = append([]kafkago.Header(nil), good.Headers...)
+			setHeader(&m, name, "other")
+			if err := v.Verify(m); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+		})
+	}
 	t.Run("a message forged with a key of its own", func(t *testing.T) {
 		forged := signedMessage(t, signer(t, testKey(t, "k1", 2)))
 		if r, _ := envelope.ReasonOf(v.Verify(forged)); r != envelope.ReasonBadSignature {
 			t.Fatalf("reason %q, want %s", r, envelope.ReasonBadSignature)
 		}
 	})
+}
+
+func TestTheTraceContextTravelsInTheSignedValueAndIsCopiedIntoHeaders(t *testing.T) {
+	t.Parallel()
+	e := event(t)
+	e.Metadata.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	e.Metadata.TraceState = "vendor=abc"
+	m, err := envelope.Message(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header(m, envelope.HeaderTraceParent) != e.Metadata.TraceParent || header(m, envelope.HeaderTraceState) != e.Metadata.TraceState {
+		t.Fatalf("headers %v, want the event's trace context", m.Headers)
+	}
+	signed, err := eventstore.UnmarshalEnvelope(m.Value)
+	if err != nil || signed.Metadata != e.Metadata {
+		t.Fatalf("the value's metadata %+v (%v), want %+v", signed.Metadata, err, e.Metadata)
+	}
+	if bare, _ := envelope.Message(event(t)); header(bare, envelope.HeaderTraceParent) != "" || len(bare.Headers) != len(m.Headers)-2 {
+		t.Fatalf("an event without a trace context has headers %v", bare.Headers)
+	}
 }
 
 // The hub reads the message as streams/kafka hands it to watermill: the

@@ -42,7 +42,7 @@
 //
 // Server → client:
 //
-//	{"type":"event","channel","position","stream_id","version","event_type","data","recorded_at"}
+//	{"type":"event","channel","position","stream_id","version","event_type","data","recorded_at","trace_id"?}
 //	{"type":"subscribed","channel","position","recovered":true|false}
 //	{"type":"error","code","message","channel"?}
 //

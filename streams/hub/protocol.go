@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/tracing"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -83,6 +84,10 @@ type eventFrame struct {
 	EventType  string          `json:"event_type"`
 	Data       json.RawMessage `json:"data"`
 	RecordedAt time.Time       `json:"recorded_at"`
+	// TraceID is the trace of the request that appended the event
+	// (metadata.traceparent, internal/tracing); absent for events recorded
+	// without one.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 type subscribedFrame struct {
@@ -195,6 +200,7 @@ func eventMessage(ch channelName, e eventstore.RecordedEvent) *websocket.Prepare
 	return prepare(eventFrame{
 		Type: TypeEvent, Channel: ch.name, Position: position(ch.kind, e), StreamID: e.StreamID.String(),
 		Version: e.Version, EventType: e.Type, Data: data, RecordedAt: e.RecordedAt.UTC(),
+		TraceID: tracing.TraceID(e.Metadata.TraceParent),
 	})
 }
 

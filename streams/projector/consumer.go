@@ -9,6 +9,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/projections"
@@ -23,6 +25,7 @@ type consumer struct {
 	kafka  *kafka.BatchConsumer
 	alone  *handoff // to the Router, for events retried one at a time
 	log    *slog.Logger
+	tracer trace.Tracer
 	ds     []projections.Delivery // the batch's decoded events, reused
 	source []int                  // ds[i] is msgs[source[i]]
 
@@ -66,7 +69,12 @@ func (c *consumer) handle(ctx context.Context, msgs []kafkago.Message) error {
 		c.ds = append(c.ds, projections.Delivery{Event: ev, Partition: m.Partition})
 		c.source = append(c.source, i)
 	}
+	ctx, span := c.batchSpan(ctx)
+	defer span.End()
 	rejected, err := c.apply(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, "batch failed")
+	}
 	switch {
 	case err == nil:
 		for _, r := range rejected {
@@ -79,7 +87,7 @@ func (c *consumer) handle(ctx context.Context, msgs []kafkago.Message) error {
 		// Not the database's state, and not an event the batch could point
 		// at: some event makes a statement fail (or the code panic). Alone,
 		// only that one fails, and is dead-lettered.
-		c.log.Warn("projector: batch failed; applying its events one at a time", "events", len(msgs), "err", err)
+		c.log.WarnContext(ctx, "projector: batch failed; applying its events one at a time", "events", len(msgs), "err", err)
 		alone = alone[:0]
 		next := 0 // into c.refused, ascending like i
 		for i := range msgs {

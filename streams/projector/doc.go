@@ -69,4 +69,11 @@
 // oldest of them (see streams/kafka's DESIGN.md). The runtime's counters and
 // projection_batch_size / projection_batch_seconds come from projections;
 // orderflow_consumer_* count only the events retried alone.
+//
+// # Tracing
+//
+// Each batch of each projection is one span ("project <name>", Config.Tracer),
+// linked to the trace context every event of the batch recorded at append,
+// read from the signed envelope (trace.go; the argument is in
+// internal/tracing). Its log lines carry the span's trace_id and span_id.
 package projector

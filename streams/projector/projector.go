@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/projections"
@@ -50,6 +52,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	Registerer     prometheus.Registerer
 	Logger         *slog.Logger
+	// Tracer opens a span per batch and projection, linked to its events'
+	// traces (trace.go). Default: the no-op tracer.
+	Tracer trace.Tracer
 	// OnState is told when the projector starts (running) and when it stops
 	// on an error (failed), for projection status.
 	OnState func(ctx context.Context, projection, state, detail string)
@@ -69,6 +74,9 @@ func (c Config) GroupID(p projections.Projection) string {
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if cfg.Runtime == nil || len(cfg.Projections) == 0 || cfg.Topic == "" || cfg.Verifier == nil {
 		return errors.New("projector: Runtime, Projections, Topic and Verifier are required")
@@ -140,7 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("projector: metrics: %w", err)
 		}
-		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log,
+		c := &consumer{p: p, rt: cfg.Runtime, kafka: bc, alone: newHandoff(), log: log, tracer: cfg.Tracer,
 			verifier: cfg.Verifier, refusals: refusals, dlq: pub, topic: cfg.Topic, dlqTopic: cfg.DLQTopic}
 		consumers = append(consumers, c)
 		lag.add(p.Name(), bc)
