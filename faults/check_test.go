@@ -328,12 +328,13 @@ func checkReadModels(t testing.TB, db *pgtest.DB, bin string) int {
 // verdict is what a fault test prints at its end.
 type verdict struct {
 	acked, lostInStore, rowsDiffering int
+	parked                            int // dead letters still parked: events a projection gave up on
 	topic                             topicReport
 }
 
 func (v verdict) String() string {
-	return fmt.Sprintf("%d acknowledged commands, lost in the store %d; Kafka: %s; read models vs a fold of the store: %d rows differ",
-		v.acked, v.lostInStore, v.topic, v.rowsDiffering)
+	return fmt.Sprintf("%d acknowledged commands, lost in the store %d; Kafka: %s; read models vs a fold of the store: %d rows differ, %d events parked as dead letters",
+		v.acked, v.lostInStore, v.topic, v.rowsDiffering, v.parked)
 }
 
 // checkEverything runs every check once the pipeline has converged and every
@@ -346,6 +347,12 @@ func checkEverything(t testing.TB, db *pgtest.DB, broker string, l *load) verdic
 	v := verdict{acked: len(acks), lostInStore: checkAcks(t, evs, acks)}
 	v.topic = checkTopic(t, broker, evs, false)
 	v.rowsDiffering = checkReadModels(t, db, testenv.Binary(t))
+	if err := db.Owner.QueryRow(context.Background(), `SELECT count(*) FROM projection_dead_letters WHERE state = 'parked'`).Scan(&v.parked); err != nil {
+		t.Fatal(err)
+	}
+	if v.parked > 0 {
+		t.Errorf("%d events are parked as dead letters (orderflow dlq list)", v.parked)
+	}
 	l.checkNoUnexpected(t)
 	return v
 }

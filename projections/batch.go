@@ -85,6 +85,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 	}
 	lock.Queue(sql.createVersions, w.ids)
 	lock.Queue(sql.lockVersions, w.ids)
+	lock.Queue(parkedOrders, p.Name(), w.ids)
 	var br pgx.BatchResults
 	if owned {
 		br = r.pool.SendBatch(ctx, lock)
@@ -101,6 +102,9 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		br = tx.SendBatch(ctx, lock)
 	}
 	err = w.readVersions(br)
+	if err == nil {
+		err = w.readParked(br)
+	}
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -121,6 +125,13 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 			// Until it applies something the order must not keep the row
 			// this batch created: a rebuild would not have it.
 			w.unborn = append(w.unborn, w.ids[o])
+		}
+		if w.parks(o, cur.version) {
+			if err := w.parkAll(o, todo); err != nil {
+				return out, err
+			}
+			out.res.parked += len(todo)
+			continue
 		}
 		if !gapless {
 			last := todo[len(todo)-1].Version
@@ -170,6 +181,7 @@ func (r *Runtime) applyBatch(ctx context.Context, tx pgx.Tx, p Projection, ds []
 		write.Queue(sql.deleteUnborn, w.unborn)
 	}
 	b.Queue(write)
+	w.queueParked(write, p.Name())
 	if w.checkpoints(ds); len(w.cp.partitions) > 0 {
 		write.Queue(upsertCheckpoints, p.Name(), w.cp.partitions, w.cp.positions, w.cp.recordedAt)
 	}
@@ -208,6 +220,7 @@ type scratch struct {
 	rejected []bool // by delivery index
 	versions versionRows
 	unborn   arr[pgtype.UUID] // version-0 rows of orders that applied nothing
+	park     parkedRows
 	cp       checkpointRows
 }
 
@@ -222,6 +235,7 @@ func (w *scratch) release() {
 	clear(w.changes)
 	w.idx, w.runs, w.ids, w.stored, w.arena = w.idx[:0], w.runs[:0], w.ids[:0], w.stored[:0], w.arena[:0]
 	w.todo, w.changes, w.rejected, w.unborn = w.todo[:0], w.changes[:0], w.rejected[:0], w.unborn[:0]
+	w.park.reset()
 	w.versions.reset()
 	w.cp.reset()
 	scratchPool.Put(w)

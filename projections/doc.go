@@ -16,7 +16,10 @@
 // new versions and states, the model's rows (one set-based statement per
 // table) and the checkpoints, all in three round trips whatever the batch's
 // size. An event that cannot be decoded is rejected with its order's later
-// events in the batch; the rest commits. Handle is a batch of one, for an
+// events in the batch; the rest commits. An order with a dead letter is
+// parked: its new events are parked beside it, not applied (park.go), until
+// an operator replays or discards the letters (deadletters.go; the argument
+// for a table is in streams/projector's package doc). Handle is a batch of one, for an
 // event retried alone. Transient says whether a failed batch should be
 // retried as it is.
 //

@@ -7,8 +7,8 @@ import (
 )
 
 type metrics struct {
-	applied, skipped, gapFilled *prometheus.CounterVec
-	batchSize, batchSeconds     *prometheus.HistogramVec
+	applied, skipped, gapFilled, parked *prometheus.CounterVec
+	batchSize, batchSeconds             *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -22,6 +22,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		gapFilled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "projection_gap_events_total", Help: "Events read from the event store to fill a gap in Kafka delivery.",
 		}, []string{"projection"}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "projection_events_parked_total", Help: "Events parked behind an earlier event of their order that the projection could not apply (projection_dead_letters).",
+		}, []string{"projection"}),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "projection_batch_size", Help: "Events delivered per transaction (a batch, or one event retried alone).",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 7), // 1 … 4096
@@ -32,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"projection"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.batchSize, m.batchSeconds} {
+		for _, c := range []prometheus.Collector{m.applied, m.skipped, m.gapFilled, m.parked, m.batchSize, m.batchSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -45,6 +48,7 @@ func (m *metrics) observe(projection string, r applyResult, delivered int, took 
 	m.applied.WithLabelValues(projection).Add(float64(r.applied))
 	m.skipped.WithLabelValues(projection).Add(float64(r.skipped))
 	m.gapFilled.WithLabelValues(projection).Add(float64(r.gapFilled))
+	m.parked.WithLabelValues(projection).Add(float64(r.parked))
 	m.batchSize.WithLabelValues(projection).Observe(float64(delivered))
 	m.batchSeconds.WithLabelValues(projection).Observe(took.Seconds())
 }

@@ -96,5 +96,5 @@ func (r *Runtime) apply(ctx context.Context, tx pgx.Tx, p Projection, partition 
 
 // applyResult counts what a batch did, for metrics.
 type applyResult struct {
-	applied, skipped, gapFilled int
+	applied, skipped, gapFilled, parked int
 }

@@ -77,3 +77,15 @@ func SetState(ctx context.Context, pool *pgxpool.Pool, name, state, detail strin
 func All() []Projection {
 	return []Projection{OrderSummary{}, CustomerStats{}, SalesDaily{}, StatusCounts{}}
 }
+
+// ByName is the projection named name.
+func ByName(name string) (Projection, error) {
+	names := make([]string, 0, 4)
+	for _, p := range All() {
+		if p.Name() == name {
+			return p, nil
+		}
+		names = append(names, p.Name())
+	}
+	return nil, fmt.Errorf("unknown projection %q (want one of %v)", name, names)
+}

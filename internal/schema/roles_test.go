@@ -46,10 +46,11 @@ func allowed() map[pg.Role]privileges {
 		return p
 	}
 	// Admin actions are recorded by the role that acts and read by the
-	// query role; nobody rewrites the audit log. The query role opens
-	// personal data.
-	projector := privileges{"events": read, "audit_log": {"INSERT"}}
-	query := privileges{"events": read, "audit_log": read, "customer_keys": read}
+	// query role; nobody rewrites the audit log.
+	// Dead letters are parked and resolved, never deleted. The query role
+	// opens personal data.
+	projector := privileges{"events": read, "audit_log": {"INSERT"}, "projection_dead_letters": {"SELECT", "INSERT", "UPDATE"}}
+	query := privileges{"events": read, "audit_log": read, "projection_dead_letters": read, "customer_keys": read}
 	for _, t := range readModelTables() {
 		projector[t], query[t] = write, read
 	}
@@ -199,6 +200,10 @@ func TestEachRoleCanDoOnlyWhatItMust(t *testing.T) {
 		{"record an admin action", `INSERT INTO audit_log (actor, action, target, reason) VALUES ('a', 'test', 't', '')`,
 			[]pg.Role{pg.Command, pg.Projector}},
 		{"read the audit log", `SELECT actor, db_user FROM audit_log`, []pg.Role{pg.Query}},
+		{"park a dead letter", `INSERT INTO projection_dead_letters (projection, envelope, reason) VALUES ('p', '\x00', 'r')`,
+			[]pg.Role{pg.Projector}},
+		{"list the dead letters", `SELECT id, reason FROM projection_dead_letters`, []pg.Role{pg.Projector, pg.Query}},
+		{"delete a dead letter", `DELETE FROM projection_dead_letters`, none},
 		{"rewrite an audit entry", `UPDATE audit_log SET actor = 'someone else'`, none},
 		{"delete audit entries", `DELETE FROM audit_log`, none},
 		{"record an admin action as another database login", `INSERT INTO audit_log (actor, db_user, action, target, reason)

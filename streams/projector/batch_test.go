@@ -2,13 +2,12 @@ package projector_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
@@ -167,28 +166,18 @@ func (e *batchEnv) waitFor(what string, cond func() bool) {
 	}
 }
 
-// deadLetters reads n messages from the dead-letter topic.
-func (e *batchEnv) deadLetters(n int) []*message.Message {
+// deadLetters waits for n dead letters in the table, and returns them.
+func (e *batchEnv) deadLetters(n int) []projections.DeadLetter {
 	e.t.Helper()
-	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{Config: kafka.Config{Brokers: e.brokers}, MaxWait: 200 * time.Millisecond}, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer func() { _ = sub.Close() }()
-	ch, err := sub.Subscribe(e.ctx, kafka.DefaultDLQTopic)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []*message.Message
-	for len(out) < n {
-		select {
-		case m := <-ch:
-			m.Ack()
-			out = append(out, m)
-		case <-time.After(hangGuard):
-			e.t.Fatalf("%d of %d dead letters after %s", len(out), n, hangGuard)
+	var out []projections.DeadLetter
+	e.waitFor(fmt.Sprintf("%d dead letters", n), func() bool {
+		var err error
+		out, err = projections.ListDeadLetters(e.ctx, e.db.Query, projections.DeadLetterFilter{State: "all", Limit: projections.MaxDeadLetters})
+		if err != nil {
+			e.t.Fatal(err)
 		}
-	}
+		return len(out) >= n
+	})
 	return out
 }
 
@@ -240,21 +229,23 @@ func TestProjectorDeadLettersTheBadEventsOfABatchAndAppliesTheRest(t *testing.T)
 	}
 	dlq := e.deadLetters(2 * len(ps))
 	reasons := map[string]int{}
-	for _, m := range dlq {
-		r := m.Metadata.Get(middleware.ReasonForPoisonedKey)
-		switch {
+	for _, d := range dlq {
+		switch r := d.Reason; {
 		case strings.Contains(r, "unknown event type"):
-			if key := m.Metadata.Get(kafka.DefaultKeyMetadata); key != poison.String() {
-				t.Errorf("dead letter of the poison event keyed %q, want its order %s", key, poison)
+			if d.OrderID == nil || *d.OrderID != poison {
+				t.Errorf("dead letter of the poison event parks order %v, want %s", d.OrderID, poison)
 			}
 			reasons["undecodable"]++
 		case strings.Contains(r, "decode envelope"):
+			if d.OrderID != nil {
+				t.Errorf("a message that is not an envelope parks order %v", d.OrderID)
+			}
 			reasons["malformed"]++
 		default:
 			t.Errorf("dead letter with reason %q", r)
 		}
-		if h := m.Metadata.Get(middleware.PoisonedHandlerKey); h == "" {
-			t.Errorf("dead letter without the projection that gave up: %v", m.Metadata)
+		if d.Projection == "" || d.State != projections.Parked {
+			t.Errorf("dead letter %+v: want its projection, parked", d)
 		}
 	}
 	if reasons["undecodable"] != len(ps) || reasons["malformed"] != len(ps) {
@@ -264,8 +255,9 @@ func TestProjectorDeadLettersTheBadEventsOfABatchAndAppliesTheRest(t *testing.T)
 
 // An event that makes the batch's statements fail in the database (here a
 // trigger rejects one customer's summaries) fails the whole batch; its
-// events are then applied one at a time, and only that customer's are
-// dead-lettered.
+// events are then applied one at a time: the first event of each of that
+// customer's orders is dead-lettered, and the orders' later events are
+// parked behind it, never applied and never retried.
 func TestProjectorIsolatesTheEventsThatFailTheirBatchInTheDatabase(t *testing.T) {
 	t.Parallel()
 	e := newBatchEnv(t, 40)
@@ -289,13 +281,17 @@ func TestProjectorIsolatesTheEventsThatFailTheirBatchInTheDatabase(t *testing.T)
 	e.run(projections.OrderSummary{})
 
 	p := projections.OrderSummary{}.Name()
-	e.waitFor("every event applied or dead-lettered", func() bool {
+	e.waitFor("every event applied, dead-lettered or parked", func() bool {
 		applied, _ := e.value("projection_events_applied_total", p)
 		dlq, _ := e.value("projection_dlq_total", p)
-		return int(applied)+int(dlq) >= len(e.events)
+		parked, _ := e.value("projection_events_parked_total", p)
+		return int(applied)+int(dlq)+int(parked) >= len(e.events)
 	})
-	if dlq, _ := e.value("projection_dlq_total", p); int(dlq) != badEvents {
-		t.Errorf("dead-lettered %v events, want the %d of %s's orders", dlq, badEvents, bad)
+	if dlq, _ := e.value("projection_dlq_total", p); int(dlq) != badOrders {
+		t.Errorf("dead-lettered %v events, want the first of each of %s's %d orders", dlq, bad, badOrders)
+	}
+	if parked, _ := e.value("projection_events_parked_total", p); int(parked) != badEvents-badOrders {
+		t.Errorf("parked %v events behind them, want the other %d of %s's orders", parked, badEvents-badOrders, bad)
 	}
 	var summaries, orders int
 	if err := e.db.Query.QueryRow(e.ctx, `SELECT count(*) FROM order_summaries`).Scan(&summaries); err != nil {
@@ -307,10 +303,16 @@ func TestProjectorIsolatesTheEventsThatFailTheirBatchInTheDatabase(t *testing.T)
 	if summaries != orders-badOrders {
 		t.Errorf("%d summaries, want every order but %s's: %d", summaries, bad, orders-badOrders)
 	}
-	for _, m := range e.deadLetters(badEvents) {
-		if r := m.Metadata.Get(middleware.ReasonForPoisonedKey); !strings.Contains(r, "is rejected") {
-			t.Errorf("dead letter with reason %q, want the trigger's", r)
+	reasons := map[bool]int{}
+	for _, d := range e.deadLetters(badEvents) {
+		rejected := strings.Contains(d.Reason, "is rejected")
+		if !rejected && !strings.Contains(d.Reason, "parked behind version") {
+			t.Errorf("dead letter with reason %q, want the trigger's or parked behind it", d.Reason)
 		}
+		reasons[rejected]++
+	}
+	if reasons[true] != badOrders {
+		t.Errorf("%d dead letters with the trigger's reason, want one per order: %d", reasons[true], badOrders)
 	}
 }
 

@@ -22,9 +22,9 @@
 // subscriber contract (ack one message, then the next of that partition) is
 // exactly the one-message-in-flight bound this package exists to remove.
 // Batches therefore bypass it. Watermill stays where it serves: the
-// publisher to the dead-letter topic, and the Router with the project's
-// middleware (correlation, poison queue, retry, recoverer) for events
-// retried alone.
+// publisher to the dead-letter topic (refused messages), and the Router
+// with the project's middleware (correlation, poison queue, retry,
+// recoverer) for events retried alone.
 //
 // # A bad event in a batch
 //
@@ -39,6 +39,9 @@
 //   - An envelope that does not parse, an event that does not decode, or a
 //     gap the store cannot fill: the runtime rejects that event and its
 //     order's later events in the batch; the rest of the batch commits.
+//   - An event of an order that is parked for the projection (below): the
+//     batch parks it beside the others, in its own transaction, without a
+//     retry; the rest of the batch is applied.
 //   - Any other failure of the batch that is not transient (a statement an
 //     event makes fail, a panic): nothing commits, and every event of the
 //     batch is retried alone.
@@ -49,17 +52,53 @@
 // An event retried alone goes through a handoff (a one-message watermill
 // Subscriber) to the Router's handler named after the projection, where it
 // is applied in its own transaction with up to MaxRetries retries; if it
-// still fails, the poison queue publishes it to orders.events.dlq with the
-// error in the reason_poisoned header, projection_dlq_total counts it, and
-// it is acked. If it still fails for a transient reason (the database went
+// still fails, the poison queue hands it to the parker, which parks it in
+// projection_dead_letters with the error as its reason (the order is parked
+// from then on), projection_dlq_total counts it, and it is acked. If it still fails for a transient reason (the database went
 // away meanwhile), it is nacked instead, and the whole batch is handed over
 // again later. The batch's offsets advance only after every event retried
 // alone is settled. Only the bad event (and the later events of its order,
 // which cannot be applied without it) is dead-lettered; the other orders go
 // on.
 //
+// # Dead letters: a table, not the topic
+//
+// A projection's dead letters are rows of projection_dead_letters
+// (projections/park.go), not messages of orders.events.dlq, because what an
+// operator does with them is a question about orders, and only a table
+// answers it under the order's lock:
+//
+//   - Park the order's later events. Applying version n+1 after a parked n
+//     would be wrong, and without a record of "this order is parked" each
+//     later event would fail again (its gap fill reads n from the store),
+//     cost the full retry budget, and hold back every other order of the
+//     projection meanwhile. Each batch asks, in the round trip that locks its
+//     orders' versions rows, which of them are parked; their events are
+//     parked at once, and the checkpoint and offsets move past them.
+//   - List and filter by projection and order, with the age and the
+//     reason; show one whole (orderflow dlq list, show). A topic is read
+//     from an offset: filtering is a scan, and "which orders are parked" is
+//     a fold of the whole topic.
+//   - Replay idempotently: the letters of one order are applied in version
+//     order, in one transaction with the order's versions row locked (as
+//     every batch locks it) and with their state set to replayed, so a
+//     second replay finds nothing parked and changes nothing, and a batch
+//     sees the order either parked or replayed. A topic message cannot be
+//     marked done; a re-publish to orders.events would be a second
+//     producer on the signed topic.
+//   - Discard with who and why: the state changes in the transaction that
+//     writes the audit entry (internal/audit).
+//
+// The topic stays for what is not a read model's: messages the relay did
+// not sign are published there as they came, for the security runbook,
+// and no projection misses them.
+//
 // # Metrics
 //
+// projection_dlq_total{projection} counts the events parked by the poison
+// queue; projection_events_parked_total (from projections) the later events
+// parked behind them; projection_dead_letters{projection} is what is parked
+// now, read from the table at scrape time.
 // kafka_rejected_messages_total{consumer,reason} (consumer: the
 // projection's group id; reason: unsigned, malformed, unknown_key,
 // bad_signature), also logged, at most once per 10 s per projection.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
@@ -34,34 +35,49 @@ func handler(rt *projections.Runtime, p projections.Projection) message.NoPublis
 // their projection.
 const handlerPoisoned = "handler_poisoned"
 
-// dlqCounter wraps the dead-letter publisher so that every event a
-// projection gives up on raises projection_dlq_total: nothing is skipped
-// silently.
-type dlqCounter struct {
-	message.Publisher
-	dlq *prometheus.CounterVec
+// parker is the poison queue's publisher: an event a projection gives up
+// on is parked in projection_dead_letters (projections.Runtime.Park), with
+// the poison queue's reason, which parks its order's later events too; and
+// projection_dlq_total counts it: nothing is skipped silently. A failed
+// park fails the publish: the event is nacked and its batch handed over
+// again.
+type parker struct {
+	rt          *projections.Runtime
+	projections map[string]projections.Projection // by handler name
+	dlq         *prometheus.CounterVec
 }
 
-func newDLQCounter(next message.Publisher, reg prometheus.Registerer) (dlqCounter, error) {
+func newParker(rt *projections.Runtime, ps []projections.Projection, reg prometheus.Registerer) (*parker, error) {
 	dlq := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "projection_dlq_total", Help: "Events dead-lettered after bounded retries.",
+		Name: "projection_dlq_total", Help: "Events a projection gave up on after bounded retries, parked as dead letters.",
 	}, []string{"projection"})
 	if reg != nil {
 		if err := reg.Register(dlq); err != nil {
-			return dlqCounter{}, err
+			return nil, err
 		}
 	}
-	return dlqCounter{Publisher: next, dlq: dlq}, nil
+	byName := map[string]projections.Projection{}
+	for _, p := range ps {
+		byName[p.Name()] = p
+	}
+	return &parker{rt: rt, projections: byName, dlq: dlq}, nil
 }
 
-func (d dlqCounter) Publish(topic string, msgs ...*message.Message) error {
-	if err := d.Publisher.Publish(topic, msgs...); err != nil {
-		return err
-	}
+// Publish implements message.Publisher; the topic is the Router's
+// dead-letter topic, unused: dead letters of projections live in the table.
+func (k *parker) Publish(_ string, msgs ...*message.Message) error {
 	for _, m := range msgs {
-		if h := m.Metadata.Get(handlerPoisoned); h != "" {
-			d.dlq.WithLabelValues(h).Inc()
+		p, ok := k.projections[m.Metadata.Get(handlerPoisoned)]
+		if !ok {
+			return fmt.Errorf("dead letter from an unknown handler %q", m.Metadata.Get(handlerPoisoned))
 		}
+		if err := k.rt.Park(m.Context(), p, m.Payload, m.Metadata.Get(middleware.ReasonForPoisonedKey)); err != nil {
+			return err
+		}
+		k.dlq.WithLabelValues(p.Name()).Inc()
 	}
 	return nil
 }
+
+// Close implements message.Publisher.
+func (k *parker) Close() error { return nil }

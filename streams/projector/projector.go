@@ -105,12 +105,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("projector: DLQ publisher: %w", err)
 	}
 	defer func() { _ = pub.Close() }()
-	dlq, err := newDLQCounter(pub, cfg.Registerer)
+	parked, err := newParker(cfg.Runtime, cfg.Projections, cfg.Registerer)
 	if err != nil {
 		return err
 	}
 	router, err := kafka.NewRouter(cfg.Logger, kafka.RouterOptions{
-		DLQPublisher: dlq,
+		DLQPublisher: parked,
 		DLQTopic:     cfg.DLQTopic,
 		// An event retried alone that still fails because the database is
 		// away (or restarting, or picked it as a deadlock victim) is nacked
@@ -161,6 +161,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("projector: metrics: %w", err)
 		}
 		defer cfg.Registerer.Unregister(lag)
+		gauge := newParkedCollector(cfg.Runtime)
+		if err := cfg.Registerer.Register(gauge); err != nil {
+			return fmt.Errorf("projector: metrics: %w", err)
+		}
+		defer cfg.Registerer.Unregister(gauge)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
