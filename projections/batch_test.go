@@ -319,3 +319,24 @@ func TestTransientErrorsAreTheDatabasesNotTheEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestPermanentErrorsAreTheReadModelsRefusals(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "23514"}, true},  // a CHECK constraint refuses the value
+		{&pgconn.PgError{Code: "23502"}, true},  // NOT NULL
+		{&pgconn.PgError{Code: "22003"}, true},  // a value out of range
+		{&pgconn.PgError{Code: "40P01"}, false}, // deadlock victim: transient
+		{&pgconn.PgError{Code: "57014"}, false}, // statement_timeout: retried alone
+		{&pgconn.PgError{Code: "P0001"}, false}, // raised by a trigger: retried
+		{fmt.Errorf("write: %w", context.Canceled), false},
+		{errors.New("projection bug"), false},
+	} {
+		if got := Permanent(c.err); got != c.want {
+			t.Errorf("Permanent(%v) = %t, want %t", c.err, got, c.want)
+		}
+	}
+}

@@ -36,3 +36,25 @@ func Transient(err error) bool {
 	}
 	return false
 }
+
+// Permanent reports whether err, from applying one event, is refused by the
+// read model's own rules and would be refused again on a retry: a data
+// exception (a value out of range, a bad cast) or an integrity constraint
+// violation (a CHECK, a NOT NULL, a foreign key). Such an event is
+// dead-lettered (parked) at once; retrying it would only hold back every
+// other order of the projection for the retry budget. Nothing transient is
+// permanent.
+func Permanent(err error) bool {
+	if Transient(err) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22", // data exception
+			"23": // integrity constraint violation
+			return true
+		}
+	}
+	return false
+}

@@ -40,6 +40,11 @@ type RouterOptions struct {
 	// retry budget delays messages instead of poisoning them. A handler
 	// stopped by shutdown (context cancelled) is treated the same way.
 	Transient func(error) bool
+	// Permanent, if set, tells errors that retrying cannot fix (a value a
+	// column's constraint refuses is refused again a second later) from the
+	// rest: such a message skips its retries and goes to the DLQ at once,
+	// instead of holding up its partition for the whole retry budget.
+	Permanent func(error) bool
 	// CloseTimeout bounds how long Router.Close waits for handlers.
 	// Default 30s.
 	CloseTimeout time.Duration
@@ -125,6 +130,9 @@ func Middleware(logger *slog.Logger, opts RouterOptions) ([]message.HandlerMiddl
 		MaxInterval:     opts.MaxInterval,
 		Multiplier:      2,
 		Logger:          watermill.NewSlogLogger(logger),
+	}
+	if opts.Permanent != nil {
+		retry.ShouldRetry = func(p middleware.RetryParams) bool { return !opts.Permanent(p.Err) }
 	}
 	return []message.HandlerMiddleware{
 		Correlation(logger),

@@ -92,3 +92,74 @@ func TestRouterRedeliversOnTransientErrorsAndDeadLettersTheRest(t *testing.T) {
 		t.Errorf("the DLQ holds %d messages (%v), want only the bad one", n, err)
 	}
 }
+
+var errRefusedForGood = errors.New("check constraint refuses the value")
+
+// An error Permanent accepts skips the retries: the handler runs once and
+// the message goes to the DLQ, while an ordinary error is retried first.
+func TestRouterDeadLettersPermanentErrorsWithoutRetrying(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Broker(t).Addrs()
+	testenv.CreateTopics(t, brokers, 1, "permanent.in", kafka.DefaultDLQTopic)
+	pub := mustPublisher(t, brokers)
+	sub := mustSubscriber(t, testSubscriberConfig(brokers, "permanent-test", 1))
+	const retries = 3
+	r, err := kafka.NewRouter(nil, kafka.RouterOptions{
+		DLQPublisher:    pub,
+		MaxRetries:      retries,
+		InitialInterval: time.Millisecond,
+		Permanent:       func(err error) bool { return errors.Is(err, errRefusedForGood) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusedCalls, badCalls atomic.Int32
+	done := make(chan struct{})
+	r.AddConsumerHandler("strict", "permanent.in", sub, func(msg *message.Message) error {
+		switch string(msg.Payload) {
+		case "refused":
+			refusedCalls.Add(1)
+			return errRefusedForGood
+		case "bad":
+			badCalls.Add(1)
+			return errors.New("bad event")
+		}
+		close(done)
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-runErr
+	})
+	<-r.Running()
+	if err := pub.Publish("permanent.in",
+		message.NewMessage("77777777-7777-7777-7777-777777777777", []byte("refused")),
+		message.NewMessage("88888888-8888-8888-8888-888888888888", []byte("bad")),
+		message.NewMessage("99999999-9999-9999-9999-999999999999", []byte("fine"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(hangGuard):
+		t.Fatal("the message after the dead letters was never handled")
+	}
+	// One message at a time in partition order: both dead letters are
+	// settled before "fine" ran.
+	if n := refusedCalls.Load(); n != 1 {
+		t.Errorf("a permanently refused message was handled %d times, want once (no retries)", n)
+	}
+	if n := badCalls.Load(); n != 1+retries {
+		t.Errorf("an ordinary failure was handled %d times, want %d (retried)", n, 1+retries)
+	}
+	dlq := subscribe(t, mustSubscriber(t, testSubscriberConfig(brokers, "", 1)), kafka.DefaultDLQTopic)
+	for _, want := range []string{"refused", "bad"} {
+		m := receive(t, dlq, hangGuard)
+		m.Ack()
+		if string(m.Payload) != want {
+			t.Errorf("dead letter %q, want %q", m.Payload, want)
+		}
+	}
+}

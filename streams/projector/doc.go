@@ -51,8 +51,10 @@
 //
 // An event retried alone goes through a handoff (a one-message watermill
 // Subscriber) to the Router's handler named after the projection, where it
-// is applied in its own transaction with up to MaxRetries retries; if it
-// still fails, the poison queue hands it to the parker, which parks it in
+// is applied in its own transaction with up to MaxRetries retries (none
+// when the read model refuses its values, projections.Permanent: a CHECK
+// or a range error is met again on every retry, while the other orders of
+// the projection wait); if it still fails, the poison queue hands it to the parker, which parks it in
 // projection_dead_letters with the error as its reason (the order is parked
 // from then on), projection_dlq_total counts it, and it is acked. If it still fails for a transient reason (the database went
 // away meanwhile), it is nacked instead, and the whole batch is handed over

@@ -116,7 +116,11 @@ func Run(ctx context.Context, cfg Config) error {
 		// away (or restarting, or picked it as a deadlock victim) is nacked
 		// and redelivered until it is back: only an event's own failure
 		// dead-letters it.
-		Transient:       projections.Transient,
+		Transient: projections.Transient,
+		// An event a column or constraint of the read model refuses is
+		// refused again on every retry: it is parked at once, so the
+		// other orders wait for one attempt, not for the retry budget.
+		Permanent:       projections.Permanent,
 		MaxRetries:      cfg.MaxRetries,
 		InitialInterval: cfg.InitialInterval,
 		Registerer:      cfg.Registerer,
