@@ -46,7 +46,8 @@ build: ## build bin/orderflow
 # here opens the dashboard (the #token fragment never reaches a server).
 # The events topic is signed with this checkout's development key
 # (.pgdata/kafka-signing-keys, made by scripts/dev-signing-keys.sh) unless a
-# key is configured.
+# key is configured, and personal data with its development master key
+# (.pgdata/pii-master-keys, scripts/dev-pii-keys.sh).
 run: build pg-up ## build, ensure PostgreSQL, serve every role with development authentication (prints a token)
 	@tok="$$(bin/orderflow token --sub dev --role staff,analyst,admin --ttl 12h)"; \
 	echo "development token (sub dev; staff, analyst, admin; 12 h), for curl -H \"Authorization: Bearer \$$TOKEN\":"; \
@@ -55,6 +56,9 @@ run: build pg-up ## build, ensure PostgreSQL, serve every role with development 
 	echo "more: bin/orderflow token --sub c-42 --role customer"
 	@if [[ -z "$${ORDERFLOW_KAFKA_SIGNING_KEYS:-}$${ORDERFLOW_KAFKA_SIGNING_KEYS_FILE:-}" ]]; then \
 		export ORDERFLOW_KAFKA_SIGNING_KEYS_FILE="$$(scripts/dev-signing-keys.sh)"; \
+	fi; \
+	if [[ -z "$${ORDERFLOW_PII_MASTER_KEYS:-}$${ORDERFLOW_PII_MASTER_KEYS_FILE:-}" ]]; then \
+		export ORDERFLOW_PII_MASTER_KEYS_FILE="$$(scripts/dev-pii-keys.sh)"; \
 	fi; \
 	DATABASE_URL="$$($(PGSCRIPT) url)" ORDERFLOW_AUTH_DEV=true exec bin/orderflow serve
 

@@ -52,11 +52,16 @@ type ItemInput struct {
 // CreateOrder starts a draft order, optionally with its first items.
 // OrderID is not read from the body: the API generates it (an
 // Idempotency-Key is what makes a retried creation safe).
+//
+// Email and ShippingAddress are optional personal data; the service seals
+// them with the customer's key before they are stored.
 type CreateOrder struct {
-	OrderID    ulid.ULID   `json:"-"`
-	CustomerID string      `json:"customer_id"`
-	Currency   string      `json:"currency"`
-	Items      []ItemInput `json:"items,omitempty"`
+	OrderID         ulid.ULID   `json:"-"`
+	CustomerID      string      `json:"customer_id"`
+	Currency        string      `json:"currency"`
+	Email           string      `json:"email,omitempty"`
+	ShippingAddress string      `json:"shipping_address,omitempty"`
+	Items           []ItemInput `json:"items,omitempty"`
 }
 
 // AddItem adds units of a SKU to a draft order. Adding a SKU already on the
@@ -131,7 +136,8 @@ func (c CreateOrder) Decide(s order.State, now time.Time) ([]order.Event, error)
 	}
 	events := make([]order.Event, 0, 1+len(c.Items))
 	events = append(events, order.OrderCreated{
-		OrderID: c.OrderID, CustomerID: c.CustomerID, Currency: c.Currency, CreatedAt: now.UTC(),
+		OrderID: c.OrderID, CustomerID: c.CustomerID, Currency: c.Currency,
+		Email: c.Email, ShippingAddress: c.ShippingAddress, CreatedAt: now.UTC(),
 	})
 	for _, it := range c.Items {
 		events = append(events, order.ItemAdded(it))

@@ -18,7 +18,7 @@ const lifecycleReserve = 4
 func checkEventLimit(s order.State, c Command, n int) error {
 	limit, what := int64(order.MaxEvents), "events"
 	switch c.(type) {
-	case CreateOrder, AddItem, RemoveItem:
+	case CreateOrder, AddItem, RemoveItem, ChangeShippingAddress:
 		limit, what = order.MaxEvents-lifecycleReserve, "events of item changes (the rest is kept for placing, paying, shipping and delivering or cancelling)"
 	}
 	if s.Version+int64(n) <= limit {

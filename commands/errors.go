@@ -70,6 +70,9 @@ const (
 	RuleCancelAfterShipment     = "cancel-not-allowed-after-shipment"
 	RuleAlreadyCancelled        = "order-already-cancelled"
 	RuleEventLimit              = "order-event-limit-exceeded"
+	// Personal data (personal.go).
+	RuleAddressChangeAfterShipment = "address-change-not-allowed-after-shipment"
+	RulePersonalDataErased         = "personal-data-erased"
 )
 
 // allRules lists every rule; a test checks each one is exercised.

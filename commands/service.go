@@ -11,6 +11,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -33,6 +34,9 @@ type Service struct {
 	// stateCache). Zero means DefaultCachedOrders; negative, none. Set it
 	// before the first command.
 	CachedOrders int
+	// Keys seals personal data and erases it (personal_service.go). Nil:
+	// commands carrying personal data are refused.
+	Keys *pii.Keys
 
 	statesOnce sync.Once
 	states     *stateCache // nil: no cache
@@ -185,7 +189,13 @@ func (s *Service) attempt(ctx context.Context, req Request, after *order.State) 
 		}
 		return attemptOutcome{}, err
 	}
+	if evs, err = s.seal(ctx, state, evs); err != nil {
+		return attemptOutcome{}, err
+	}
 	out, err := s.append(ctx, req, state, evs)
+	if err == nil && !out.Replayed {
+		err = s.recordPersonal(ctx, evs)
+	}
 	return attemptOutcome{Outcome: out, state: state}, err
 }
 

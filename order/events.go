@@ -25,14 +25,36 @@ const (
 	NameOrderDelivered  = "OrderDelivered"
 	NameOrderCancelled  = "OrderCancelled"
 	NameRefundRecorded  = "RefundRecorded"
+	// NameShippingAddressChanged and NamePersonalDataErased carry and
+	// forget personal data (personal.go).
+	NameShippingAddressChanged = "ShippingAddressChanged"
+	NamePersonalDataErased     = "PersonalDataErased"
 )
 
-// OrderCreated starts an order in status draft.
+// OrderCreated starts an order in status draft. Email and ShippingAddress
+// are personal data, stored sealed ("" when the order has none); schema v1
+// had neither (see upcast.go).
 type OrderCreated struct {
-	OrderID    ulid.ULID `json:"order_id"`
-	CustomerID string    `json:"customer_id"`
-	Currency   string    `json:"currency"`
-	CreatedAt  time.Time `json:"created_at"`
+	OrderID         ulid.ULID `json:"order_id"`
+	CustomerID      string    `json:"customer_id"`
+	Currency        string    `json:"currency"`
+	Email           string    `json:"email"`
+	ShippingAddress string    `json:"shipping_address"`
+	CreatedAt       time.Time `json:"created_at"`
+}
+
+// ShippingAddressChanged replaces the order's shipping address (personal
+// data, stored sealed).
+type ShippingAddressChanged struct {
+	ShippingAddress string    `json:"shipping_address"`
+	ChangedAt       time.Time `json:"changed_at"`
+}
+
+// PersonalDataErased records that the customer's personal data was
+// forgotten: its key is destroyed, and the fold shows every personal field
+// as Erased from here on.
+type PersonalDataErased struct {
+	ErasedAt time.Time `json:"erased_at"`
 }
 
 // ItemAdded adds Quantity units of SKU. When the SKU is already on the order
@@ -101,3 +123,7 @@ func (OrderShipped) EventName() string    { return NameOrderShipped }
 func (OrderDelivered) EventName() string  { return NameOrderDelivered }
 func (OrderCancelled) EventName() string  { return NameOrderCancelled }
 func (RefundRecorded) EventName() string  { return NameRefundRecorded }
+func (ShippingAddressChanged) EventName() string {
+	return NameShippingAddressChanged
+}
+func (PersonalDataErased) EventName() string { return NamePersonalDataErased }

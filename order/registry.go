@@ -38,7 +38,7 @@ type codec struct {
 // version, with the upcast steps from older versions.
 func NewRegistry() *Registry {
 	r := &Registry{codecs: map[string]codec{}, upcasts: map[upcastKey]UpcastFunc{}}
-	register[OrderCreated](r, 1)
+	register[OrderCreated](r, 2)
 	register[ItemAdded](r, 2)
 	register[ItemRemoved](r, 1)
 	register[OrderPlaced](r, 1)
@@ -47,7 +47,10 @@ func NewRegistry() *Registry {
 	register[OrderDelivered](r, 1)
 	register[OrderCancelled](r, 1)
 	register[RefundRecorded](r, 1)
+	register[ShippingAddressChanged](r, 1)
+	register[PersonalDataErased](r, 1)
 	r.addUpcast(NameItemAdded, 1, upcastItemAddedV1)
+	r.addUpcast(NameOrderCreated, 1, upcastOrderCreatedV1)
 	return r
 }
 

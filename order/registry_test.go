@@ -17,7 +17,9 @@ var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 // allEvents holds one populated value of every event type.
 func allEvents() []order.Event {
 	return []order.Event{
-		order.OrderCreated{OrderID: ulid.MustParse("01JNM0000000000000000000AB"), CustomerID: "c-1", Currency: "EUR", CreatedAt: t0},
+		order.OrderCreated{OrderID: ulid.MustParse("01JNM0000000000000000000AB"), CustomerID: "c-1", Currency: "EUR", Email: "pii:v1:k:x", ShippingAddress: "pii:v1:k:y", CreatedAt: t0},
+		order.ShippingAddressChanged{ShippingAddress: "pii:v1:k:z", ChangedAt: t0},
+		order.PersonalDataErased{ErasedAt: t0},
 		order.ItemAdded{SKU: "sku-1", Name: "Mug", Quantity: 2, UnitPriceMinor: 1250},
 		order.ItemRemoved{SKU: "sku-1"},
 		order.OrderPlaced{TotalMinor: 2500, ItemCount: 1, PlacedAt: t0.Add(time.Minute)},
@@ -60,8 +62,8 @@ func TestEncodeUsesStableNamesVersionsAndSnakeCase(t *testing.T) {
 	if name != "ItemAdded" || v != 2 || string(data) != `{"sku":"a","name":"A","quantity":1,"unit_price_minor":5}` {
 		t.Fatalf("Encode = %s v%d %s", name, v, data)
 	}
-	if _, v, _, _ := r.Encode(order.OrderCreated{}); v != 1 {
-		t.Fatalf("OrderCreated schema version = %d, want 1", v)
+	if _, v, _, _ := r.Encode(order.OrderCreated{}); v != 2 {
+		t.Fatalf("OrderCreated schema version = %d, want 2", v)
 	}
 }
 

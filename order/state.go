@@ -39,7 +39,11 @@ type State struct {
 	ID         ulid.ULID `json:"id"`
 	CustomerID string    `json:"customer_id"`
 	Currency   string    `json:"currency"`
-	Status     Status    `json:"status"`
+	// Email and ShippingAddress are personal data: sealed values as the
+	// events hold them, Erased after PersonalDataErased ("" when none).
+	Email           string `json:"email,omitempty"`
+	ShippingAddress string `json:"shipping_address,omitempty"`
+	Status          Status `json:"status"`
 	// Items in the order their SKU was first added.
 	Items []Line `json:"items"`
 	// TotalMinor is the running sum of Items while in draft, and the total
@@ -90,7 +94,12 @@ func (s *State) Apply(e Event) {
 	switch e := deref(e).(type) {
 	case OrderCreated:
 		s.ID, s.CustomerID, s.Currency = e.OrderID, e.CustomerID, e.Currency
+		s.Email, s.ShippingAddress = e.Email, e.ShippingAddress
 		s.Status, s.CreatedAt = StatusDraft, e.CreatedAt
+	case ShippingAddressChanged:
+		s.ShippingAddress = e.ShippingAddress
+	case PersonalDataErased:
+		s.Email, s.ShippingAddress = erase(s.Email), erase(s.ShippingAddress)
 	case ItemAdded:
 		// Clone before writing: the backing array may be shared with a copy
 		// of this State (for example the state a decision was given).
@@ -156,6 +165,10 @@ func deref(e Event) Event {
 	case *OrderCancelled:
 		return val(p)
 	case *RefundRecorded:
+		return val(p)
+	case *ShippingAddressChanged:
+		return val(p)
+	case *PersonalDataErased:
 		return val(p)
 	}
 	return e

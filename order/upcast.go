@@ -68,3 +68,19 @@ func upcastItemAddedV1(data json.RawMessage) (json.RawMessage, error) {
 	fields["unit_price_minor"] = price
 	return json.Marshal(fields)
 }
+
+// upcastOrderCreatedV1 gives an order created before personal data existed
+// (schema v1) none: email and shipping_address "".
+func upcastOrderCreatedV1(data json.RawMessage) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
+		return nil, fmt.Errorf("%w: OrderCreated v1 is not a JSON object", ErrInvalidEventData)
+	}
+	for _, f := range PersonalFields {
+		if _, clash := fields[f]; clash {
+			return nil, fmt.Errorf("%w: OrderCreated v1 already has %s", ErrInvalidEventData, f)
+		}
+		fields[f] = json.RawMessage(`""`)
+	}
+	return json.Marshal(fields)
+}

@@ -31,6 +31,7 @@ var summaryColumns = []column{
 	{"paid_at", "timestamptz"}, {"shipped_at", "timestamptz"}, {"delivered_at", "timestamptz"},
 	{"cancelled_at", "timestamptz"}, {"refunded_at", "timestamptz"}, {"carrier", "text"},
 	{"tracking_number", "text"}, {"payment_reference", "text"}, {"cancel_reason", "text"},
+	{"email", "text"}, {"shipping_address", "text"},
 }
 
 // summaryRows holds order_summaries rows column by column: a live batch
@@ -46,6 +47,9 @@ type summaryRows struct {
 	created, updated                                   arr[tstz]
 	placed, paidAt, shipped, delivered, cancelled, ref arr[pgtype.Timestamptz]
 	carrier, tracking, payment, cancelReason           arr[pgtype.Text]
+	// Personal data, sealed as the events hold it (internal/pii): the
+	// query API opens it, a rebuild copies the same ciphertext.
+	email, address arr[pgtype.Text]
 }
 
 func (r *summaryRows) add(s order.State, updatedAt time.Time) {
@@ -75,13 +79,15 @@ func (r *summaryRows) add(s order.State, updatedAt time.Time) {
 	r.tracking = append(r.tracking, optText(s.TrackingNumber))
 	r.payment = append(r.payment, optText(s.PaymentReference))
 	r.cancelReason = append(r.cancelReason, optText(s.CancelReason))
+	r.email = append(r.email, optText(s.Email))
+	r.address = append(r.address, optText(s.ShippingAddress))
 }
 
 func (r *summaryRows) arrays() []any {
 	return []any{
 		r.id, r.customer, r.currency, r.status, r.total, r.paid, r.refunded, r.lineCount, r.quantity,
 		r.version, r.created, r.updated, r.placed, r.paidAt, r.shipped, r.delivered, r.cancelled, r.ref,
-		r.carrier, r.tracking, r.payment, r.cancelReason,
+		r.carrier, r.tracking, r.payment, r.cancelReason, r.email, r.address,
 	}
 }
 
@@ -90,7 +96,7 @@ func (r *summaryRows) values(i int, buf []any) []any {
 		&r.id[i], &r.customer[i], &r.currency[i], &r.status[i], &r.total[i], &r.paid[i], &r.refunded[i],
 		&r.lineCount[i], &r.quantity[i], &r.version[i], &r.created[i], &r.updated[i], &r.placed[i],
 		&r.paidAt[i], &r.shipped[i], &r.delivered[i], &r.cancelled[i], &r.ref[i], &r.carrier[i],
-		&r.tracking[i], &r.payment[i], &r.cancelReason[i])
+		&r.tracking[i], &r.payment[i], &r.cancelReason[i], &r.email[i], &r.address[i])
 }
 
 var lineColumns = []column{

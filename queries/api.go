@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/internal/problem"
 	"github.com/orderflow/orderflow/order"
 )
@@ -27,6 +28,9 @@ type Options struct {
 	// Logger gets the errors that are the server's (a failed read). Nil
 	// means none are logged.
 	Logger *slog.Logger
+	// Keys opens personal data (internal/pii). Nil: it is shown sealed, as
+	// stored.
+	Keys *pii.Keys
 }
 
 func (o *Options) setDefaults() {

@@ -17,6 +17,12 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]eventstore.Envelope, len(evs))
 	for i, e := range evs {
+		if a.opts.Keys != nil {
+			// Stored schema, personal data opened like every reader's.
+			if e.Data, err = a.opts.Keys.OpenJSON(r.Context(), e.StreamID, e.Data); err != nil {
+				return err
+			}
+		}
 		out[i] = e.ToEnvelope()
 	}
 	httpx.WriteJSON(w, http.StatusOK, struct {

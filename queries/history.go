@@ -2,6 +2,7 @@ package queries
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,7 +48,7 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) error {
 		NextFromVersion int64          `json:"next_from_version,omitempty"`
 	}{OrderID: id.String(), Events: make([]HistoryEvent, 0, len(evs)), NextFromVersion: next}
 	for _, e := range evs {
-		h, err := a.upcastEvent(e)
+		h, err := a.upcastEvent(r.Context(), e)
 		if err != nil {
 			return err
 		}
@@ -100,8 +101,11 @@ func (a *API) page(r *http.Request, other error) (ulid.ULID, []eventstore.Record
 	return id, evs, next, nil
 }
 
-func (a *API) upcastEvent(e eventstore.RecordedEvent) (HistoryEvent, error) {
+func (a *API) upcastEvent(ctx context.Context, e eventstore.RecordedEvent) (HistoryEvent, error) {
 	schema, data, err := a.registry.Current(e.Type, e.SchemaVersion, e.Data)
+	if err == nil && a.opts.Keys != nil {
+		data, err = a.opts.Keys.OpenJSON(ctx, e.StreamID, data)
+	}
 	if err != nil {
 		return HistoryEvent{}, fmt.Errorf("history %s version %d: %w", e.StreamID, e.Version, err)
 	}

@@ -44,7 +44,7 @@ func TestHistoryUpcastsOldEvents(t *testing.T) {
 		if data["unit_price_minor"] != 1250.0 || data["price_minor"] != nil {
 			t.Errorf("data = %s, want unit_price_minor 1250 and no price_minor", ev.Data)
 		}
-		if first := h.Events[0]; first.SchemaVersion != 1 || first.StoredSchemaVersion != 1 || first.EventID == "" || first.Position < 1 {
+		if first := h.Events[0]; first.SchemaVersion != 2 || first.StoredSchemaVersion != 2 || first.EventID == "" || first.Position < 1 {
 			t.Errorf("first = %+v", first)
 		}
 	})

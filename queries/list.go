@@ -201,6 +201,9 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list orders: %w", err)
 	}
+	if err := a.open(r.Context(), page...); err != nil {
+		return err
+	}
 	out := struct {
 		Orders     []Summary `json:"orders"`
 		NextCursor string    `json:"next_cursor,omitempty"`

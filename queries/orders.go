@@ -50,6 +50,11 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	page := []Summary{o.Summary}
+	if err := a.open(r.Context(), page...); err != nil {
+		return err
+	}
+	o.Summary = page[0]
 	etag := strconv.Quote(strconv.FormatInt(o.Version, 10))
 	w.Header().Set("ETag", etag)
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {

@@ -36,6 +36,9 @@ type Summary struct {
 	TrackingNumber   *string    `json:"tracking_number,omitempty"`
 	PaymentReference *string    `json:"payment_reference,omitempty"`
 	CancelReason     *string    `json:"cancel_reason,omitempty"`
+	// Personal data, opened (personal.go): order.Erased once erased.
+	Email           *string `json:"email,omitempty"`
+	ShippingAddress *string `json:"shipping_address,omitempty"`
 }
 
 // Order is one order with its lines: GET /v1/orders/{id}.
@@ -60,7 +63,7 @@ type Line struct {
 const summarySelect = `s.order_id, s.customer_id, s.currency, s.status, s.total_minor, s.paid_minor,
 	s.refunded_minor, s.line_count, s.item_quantity, s.version, s.created_at, s.updated_at, s.placed_at,
 	s.paid_at, s.shipped_at, s.delivered_at, s.cancelled_at, s.refunded_at, s.carrier, s.tracking_number,
-	s.payment_reference, s.cancel_reason`
+	s.payment_reference, s.cancel_reason, s.email, s.shipping_address`
 
 // summaryDest returns scan destinations for summarySelect into s, and a
 // function to call after the scan.
@@ -69,7 +72,7 @@ func summaryDest(s *Summary) ([]any, func()) {
 	dest := []any{&id, &s.CustomerID, &s.Currency, &s.Status, &s.TotalMinor, &s.PaidMinor,
 		&s.RefundedMinor, &s.LineCount, &s.ItemQuantity, &s.Version, &s.CreatedAt, &s.UpdatedAt, &s.PlacedAt,
 		&s.PaidAt, &s.ShippedAt, &s.DeliveredAt, &s.CancelledAt, &s.RefundedAt, &s.Carrier, &s.TrackingNumber,
-		&s.PaymentReference, &s.CancelReason}
+		&s.PaymentReference, &s.CancelReason, &s.Email, &s.ShippingAddress}
 	return dest, func() {
 		s.OrderID = ulid.ULID(id.Bytes).String()
 		s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
@@ -119,6 +122,7 @@ func orderFromState(st order.State, updatedAt time.Time) Order {
 		DeliveredAt: opt(st.DeliveredAt), CancelledAt: opt(st.CancelledAt), RefundedAt: opt(st.RefundedAt),
 		Carrier: text(st.Carrier), TrackingNumber: text(st.TrackingNumber),
 		PaymentReference: text(st.PaymentReference), CancelReason: text(st.CancelReason),
+		Email: text(st.Email), ShippingAddress: text(st.ShippingAddress),
 	}, Lines: make([]Line, len(st.Items))}
 	for i, l := range st.Items {
 		o.ItemQuantity += l.Quantity

@@ -190,8 +190,9 @@ func (a *app) addAPI() error {
 	}
 	svc := commands.NewService(store, a.registry, time.Now)
 	svc.CachedOrders = cmp.Or(a.c.orderCache, -1) // the flag's 0 is none
+	svc.Keys = a.c.personal.keys(a.pools[pg.Command])
 	httpapi.NewAPI(svc, a.log).Register(a.api)
-	qapi, err := queries.NewAPI(a.pools[pg.Query], a.viewStore, a.registry, queries.Options{Logger: a.log})
+	qapi, err := queries.NewAPI(a.pools[pg.Query], a.viewStore, a.registry, queries.Options{Logger: a.log, Keys: a.c.personal.keys(a.pools[pg.Query])})
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,7 @@ func (a *app) addHub(kcfg kafka.Config, events *envelope.Verifier) error {
 		_ = sub.Close()
 		return err
 	}
-	hcfg := hub.Config{Store: a.viewStore, Subscriber: sub, Topic: c.kafka.topic, Verifier: events, Registerer: a.metrics, Logger: a.log,
+	hcfg := hub.Config{Store: a.viewStore, Keys: c.personal.keys(a.pools[pg.Query]), Subscriber: sub, Topic: c.kafka.topic, Verifier: events, Registerer: a.metrics, Logger: a.log,
 		AllowedOrigins: splitList(c.hubOrigins), SocketSendBuffer: c.hubSendBuffer}
 	c.hub.apply(&hcfg, a.clients, recoveryStore)
 	h, err := hub.New(hcfg)

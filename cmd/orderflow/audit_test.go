@@ -17,7 +17,7 @@ import (
 func orderflow(t *testing.T, db *pgtest.DB, args ...string) (stdout, stderr string, ok bool) {
 	t.Helper()
 	cmd := exec.Command(testenv.Binary(t), args...) // #nosec G204 -- test: the binary just built
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+db.URL, testenv.MasterKeysVar+"="+testenv.MasterKey(t))
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

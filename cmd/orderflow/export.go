@@ -19,11 +19,13 @@ import (
 func runExport(ctx context.Context, args []string) error {
 	var (
 		c                    common
+		personal             personalConfig
 		from, to, types, out string
 		stream, format       string
 	)
 	f := newFlags("events export", "Writes events in global (position) order, upcast to their current schema, streaming with constant memory.")
 	c.register(f)
+	personal.register(f)
 	f.StringVar(&from, "from", "", "start: an RFC 3339 time (inclusive) or a position (exclusive: events after it)")
 	f.StringVar(&to, "to", "", "end: an RFC 3339 time (exclusive) or a position (inclusive)")
 	f.StringVar(&types, "type", "", "only these event types, comma-separated (e.g. OrderPlaced,PaymentRecorded)")
@@ -33,6 +35,7 @@ func runExport(ctx context.Context, args []string) error {
 	var filter eventstore.Filter
 	if err := f.parse(args, func() {
 		c.validate(f, false, pg.Query)
+		personal.validate(f)
 		f.check(format != export.FormatNDJSON && format != export.FormatCSV, "--format=%q: want ndjson or csv", format)
 		if from != "" {
 			if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
@@ -85,7 +88,10 @@ func runExport(ctx context.Context, args []string) error {
 			progress = func(p int64) { fmt.Fprintf(os.Stderr, "\rexport: %s", bar(p-after, upTo-after)) }
 		}
 	}
-	n, err := export.Export(ctx, store, order.NewRegistry(), filter, format, w, progress)
+	if personal.ring == nil {
+		fmt.Fprintln(os.Stderr, "export: no master key configured (ORDERFLOW_PII_MASTER_KEYS): personal data is exported sealed")
+	}
+	n, err := export.Export(ctx, store, order.NewRegistry(), personal.keys(pool), filter, format, w, progress)
 	if progress != nil {
 		fmt.Fprintln(os.Stderr)
 	}

@@ -27,6 +27,7 @@ func subcommands() []command {
 		{"events", "event store: export, partitions, detach", runEvents},
 		{"kafka", "run the embedded Kafka broker on its own", runKafka},
 		{"projections", "projection status and rebuilds", runProjections},
+		{"pii", "personal data: rewrap the data keys with the current master key", runPII},
 		{"dlq", "dead letters: list, show, replay, discard", runDLQ},
 		{"audit", "the log of admin actions: who, what, why, when", runAudit},
 		{"bench", "benchmarks: seed, rebuild, queries, drain, commands, pipeline, suite", runBench},

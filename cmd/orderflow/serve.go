@@ -43,6 +43,7 @@ type serveConfig struct {
 	budget             budgetConfig
 	// dbBreaker is built at start (newApp) and observes every serving pool.
 	dbBreaker *breaker.Breaker
+	personal           personalConfig // master keys of personal data (personal.go)
 }
 
 func (c *serveConfig) hasRole(r string) bool {
@@ -105,7 +106,7 @@ func runServe(ctx context.Context, args []string) error {
 // parseServe reads serve's flags and environment and validates them.
 func parseServe(args []string) (serveConfig, error) {
 	var c serveConfig
-	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). Each connects to PostgreSQL as its own database role, with the login in $ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY (api: command and query; hub: query); with none of them set, every role logs in with $DATABASE_URL and SET ROLE (development only). Those URLs, the Kafka SASL password ($ORDERFLOW_KAFKA_SASL_PASSWORD) and the keys that sign the events topic ($ORDERFLOW_KAFKA_SIGNING_KEYS) are read from the environment only (never a flag: it would show in ps). The keys may come from a file instead (--kafka-signing-keys-file). With KAFKA_BROKERS set, the relay, projector and hub roles need signing keys, or --kafka-trusted-topic.")
+	f := newFlags("serve", "Serves the platform. Roles run in this process: api (commands, queries), relay (store → Kafka), projector (Kafka → read models), hub (WebSocket). Each connects to PostgreSQL as its own database role, with the login in $ORDERFLOW_DATABASE_URL_COMMAND, _RELAY, _PROJECTOR, _QUERY (api: command and query; hub: query); with none of them set, every role logs in with $DATABASE_URL and SET ROLE (development only). Those URLs, the Kafka SASL password ($ORDERFLOW_KAFKA_SASL_PASSWORD) and the keys that sign the events topic ($ORDERFLOW_KAFKA_SIGNING_KEYS) and the master keys of personal data ($ORDERFLOW_PII_MASTER_KEYS) are read from the environment only (never a flag: it would show in ps). The keys may come from a file instead (--kafka-signing-keys-file). With KAFKA_BROKERS set, the relay, projector and hub roles need signing keys, or --kafka-trusted-topic.")
 	c.register(f)
 	c.kafka.register(f)
 	f.string(&c.httpAddr, "http-addr", "ORDERFLOW_HTTP_ADDR", ":8080", "HTTP listen address")
@@ -121,6 +122,7 @@ func parseServe(args []string) (serveConfig, error) {
 	c.auth.register(f)
 	c.hub.register(f)
 	c.budget.register(f)
+	c.personal.register(f)
 	f.duration(&c.dbStatementTimeout, "db-statement-timeout", "ORDERFLOW_DB_STATEMENT_TIMEOUT", 10*time.Second, "PostgreSQL statement_timeout of the serving pools (0: the server's own)")
 	if err := f.parse(args, func() {
 		c.validate(f, c.migrate, c.dbRoles()...)
@@ -141,6 +143,7 @@ func parseServe(args []string) (serveConfig, error) {
 		c.auth.validate(f)
 		c.hub.validate(f)
 		c.budget.validate(f, c.http.writeTimeout)
+		c.personal.validate(f)
 		f.check(c.dbStatementTimeout < 0 || (c.dbStatementTimeout > 0 && c.dbStatementTimeout < 100*time.Millisecond),
 			"ORDERFLOW_DB_STATEMENT_TIMEOUT must be 0 (off) or at least 100ms")
 	}); err != nil {
@@ -177,6 +180,9 @@ func serve(ctx context.Context, c serveConfig, log *slog.Logger) error {
 	}
 	if err := a.listen(); err != nil {
 		return err
+	}
+	if c.hasRole("api") || c.hasRole("hub") {
+		c.personal.logSetup(log)
 	}
 	log.Info("orderflow serving", "http", c.httpAddr, "tls", c.http.tls(), "ops", c.http.opsAddr, "roles", c.roles)
 	return a.g.Wait()

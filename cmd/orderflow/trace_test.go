@@ -265,10 +265,10 @@ func requestLogged(t *testing.T, logPath, traceID string) {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {
-			Msg, Path string
-			TraceID   string `json:"trace_id"`
+			Msg, Route string // the route's pattern, never the path (internal/pii/DESIGN.md)
+			TraceID    string `json:"trace_id"`
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "http request" && line.Path == "/v1/orders" && line.TraceID == traceID {
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "http request" && line.Route == "POST /v1/orders" && line.TraceID == traceID {
 			return
 		}
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
@@ -42,6 +43,8 @@ func (a *API) Register(mux Mux) {
 	mux.HandleFunc("POST /v1/orders/{id}/ship", a.handle(fromBody[commands.ShipOrder]))
 	mux.HandleFunc("POST /v1/orders/{id}/deliver", a.handle(fromBody[commands.DeliverOrder]))
 	mux.HandleFunc("POST /v1/orders/{id}/cancel", a.handle(fromBody[commands.CancelOrder]))
+	mux.HandleFunc("POST /v1/orders/{id}/shipping-address", a.handle(fromBody[commands.ChangeShippingAddress]))
+	mux.HandleFunc("DELETE /v1/customers/{id}/personal-data", a.erase)
 }
 
 // parser turns a request into its command.
@@ -205,10 +208,9 @@ func keyScope(r *http.Request, req commands.Request) string {
 // (httpx.Trace) into every event it causes.
 func metadataFrom(r *http.Request) eventstore.Metadata {
 	rid := httpx.RequestID(r.Context())
-	corr := r.Header.Get("X-Correlation-ID")
-	if corr == "" || len(corr) > 128 {
-		corr = rid
-	}
+	// The middleware's, checked (httpx.ValidID): never the raw header,
+	// which would go into append-only metadata unchecked.
+	corr := cmp.Or(httpx.CorrelationID(r.Context()), rid)
 	tp, ts := tracing.Header(r.Context())
 	return eventstore.Metadata{CorrelationID: corr, CausationID: rid, RequestID: rid, Actor: httpx.Actor(r.Context()),
 		TraceParent: tp, TraceState: ts}

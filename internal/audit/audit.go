@@ -17,6 +17,7 @@ const (
 	ProjectionRebuilt    = "projection.rebuilt"
 	DeadLetterReplayed   = "dead_letter.replayed"
 	DeadLetterDiscarded  = "dead_letter.discarded"
+	PersonalDataErased   = "personal_data.erased"
 	maxActor, maxAction  = 200, 100
 	maxTarget, maxReason = 200, 2000
 )

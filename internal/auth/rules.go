@@ -91,10 +91,15 @@ var routeRules = map[string]Rule{
 	"POST /v1/orders/{id}/items":         allow(customerOwns(OwnOrder)),
 	"DELETE /v1/orders/{id}/items/{sku}": allow(customerOwns(OwnOrder)),
 	"POST /v1/orders/{id}/place":         allow(customerOwns(OwnOrder)),
-	"POST /v1/orders/{id}/payments":      staffOnly(),
-	"POST /v1/orders/{id}/ship":          staffOnly(),
-	"POST /v1/orders/{id}/deliver":       staffOnly(),
-	"POST /v1/orders/{id}/cancel":        staffOnly(),
+	// The shipping address changes until the order ships: the customer's
+	// own, or staff on its behalf.
+	"POST /v1/orders/{id}/shipping-address": allow(customerOwns(OwnOrder), every(Staff)),
+	// Forgetting a customer's personal data is an admin action, audited.
+	"DELETE /v1/customers/{id}/personal-data": allow(every(Admin)),
+	"POST /v1/orders/{id}/payments":           staffOnly(),
+	"POST /v1/orders/{id}/ship":               staffOnly(),
+	"POST /v1/orders/{id}/deliver":            staffOnly(),
+	"POST /v1/orders/{id}/cancel":             staffOnly(),
 	// The raw stream and the history carry every event's metadata (who
 	// acted, request ids): staff and analysts only.
 	"GET /v1/orders/{id}/events":  readRule(),

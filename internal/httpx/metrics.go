@@ -41,6 +41,7 @@ func Metrics(reg prometheus.Registerer, next http.Handler) (http.Handler, error)
 		method := MethodLabel(r.Method)
 		requests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
 		annotateSpan(r, route, method, rec.status)
+		recordRoute(r, route)
 		if rec.status != http.StatusSwitchingProtocols {
 			duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 		}

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
@@ -59,6 +60,8 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set(HeaderRequestID, id)
 		r.Header.Set(HeaderCorrelationID, corr)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		route := new(string) // filled by Metrics, beside the mux (the matched pattern)
+		ctx = context.WithValue(ctx, routeKey{}, route)
 		r = r.WithContext(context.WithValue(ctx, correlationIDKey, corr))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
@@ -75,8 +78,10 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			// Checked first: the attributes escape into a slice that every
 			// request would allocate, logged or not.
 			if level := levelFor(rec.status); log.Enabled(r.Context(), level) {
+				// The route's pattern, never the path: paths carry customer
+				// ids (internal/pii/DESIGN.md).
 				log.LogAttrs(r.Context(), level, "http request",
-					slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("method", r.Method), slog.String("route", cmp.Or(*route, r.Pattern, "unmatched")),
 					slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
 					slog.String("request_id", id))
 			}
@@ -126,3 +131,13 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Flush passes streaming writes through.
 func (s *statusRecorder) Flush() { _ = http.NewResponseController(s.ResponseWriter).Flush() }
+
+// routeKey holds the *string the request log reads the matched route from.
+type routeKey struct{}
+
+// recordRoute tells the request log (Middleware) the route that matched.
+func recordRoute(r *http.Request, route string) {
+	if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+		*p = route
+	}
+}

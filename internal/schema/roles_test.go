@@ -47,9 +47,10 @@ func allowed() map[pg.Role]privileges {
 	}
 	// Admin actions are recorded by the role that acts and read by the
 	// query role; nobody rewrites the audit log.
-	// Dead letters are parked and resolved, never deleted.
+	// Dead letters are parked and resolved, never deleted. The query role
+	// opens personal data.
 	projector := privileges{"events": read, "audit_log": {"INSERT"}, "projection_dead_letters": {"SELECT", "INSERT", "UPDATE"}}
-	query := privileges{"events": read, "audit_log": read, "projection_dead_letters": read}
+	query := privileges{"events": read, "audit_log": read, "projection_dead_letters": read, "customer_keys": read}
 	for _, t := range readModelTables() {
 		projector[t], query[t] = write, read
 	}
@@ -63,7 +64,11 @@ func allowed() map[pg.Role]privileges {
 			"events_append_batch()":     {"EXECUTE"},
 			"events_append_keyed()":     {"EXECUTE"},
 			"events_ensure_partition()": {"EXECUTE"},
-			"audit_log":                 {"INSERT"},
+			// Personal data: the command side makes and erases data keys
+			// (internal/pii/DESIGN.md, Least privilege).
+			"customer_keys":   {"SELECT", "INSERT", "DELETE"},
+			"customer_orders": {"SELECT", "INSERT", "DELETE"},
+			"audit_log":       {"INSERT"},
 		}),
 		pg.Relay: all(privileges{
 			"events":            read,
@@ -186,6 +191,12 @@ func TestEachRoleCanDoOnlyWhatItMust(t *testing.T) {
 		{"read a read model", `SELECT order_id, customer_id FROM order_summaries`, []pg.Role{pg.Projector, pg.Query}},
 		{"read a projection's progress", `SELECT position FROM projection_checkpoints`, []pg.Role{pg.Relay, pg.Projector, pg.Query}},
 		{"read the events", `SELECT stream_id, data FROM events`, all},
+		{"make a data key", `INSERT INTO customer_keys (key_id, customer_id, master_key_id, wrapped)
+			VALUES ('` + stream + `', 'c', 'm', '\x00')`, []pg.Role{pg.Command}},
+		{"read the data keys", `SELECT wrapped FROM customer_keys`, []pg.Role{pg.Command, pg.Query}},
+		{"erase a data key", `DELETE FROM customer_keys WHERE customer_id = 'c'`, []pg.Role{pg.Command}},
+		{"re-wrap a data key", `UPDATE customer_keys SET wrapped = '\x01'`, none},
+		{"note an order's personal data", `INSERT INTO customer_orders (order_id, customer_id) VALUES ('` + stream + `', 'c')`, []pg.Role{pg.Command}},
 		{"record an admin action", `INSERT INTO audit_log (actor, action, target, reason) VALUES ('a', 'test', 't', '')`,
 			[]pg.Role{pg.Command, pg.Projector}},
 		{"read the audit log", `SELECT actor, db_user FROM audit_log`, []pg.Role{pg.Query}},

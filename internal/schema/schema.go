@@ -13,6 +13,7 @@ import (
 	eventstoremig "github.com/orderflow/orderflow/eventstore/migrations"
 	auditmig "github.com/orderflow/orderflow/internal/audit/migrations"
 	"github.com/orderflow/orderflow/internal/migrate"
+	piimig "github.com/orderflow/orderflow/internal/pii/migrations"
 	projectionsmig "github.com/orderflow/orderflow/projections/migrations"
 	relaymig "github.com/orderflow/orderflow/streams/relay/migrations"
 )
@@ -22,6 +23,7 @@ func Sets() []migrate.Set {
 	return []migrate.Set{
 		{Name: "eventstore", FS: eventstoremig.FS()},
 		{Name: "commands", FS: commandsmig.FS()},
+		{Name: "pii", FS: piimig.FS()},
 		{Name: "relay", FS: relaymig.FS()},
 		{Name: "projections", FS: projectionsmig.FS()},
 		{Name: "audit", FS: auditmig.FS()},

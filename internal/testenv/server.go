@@ -32,7 +32,8 @@ type Server struct {
 // database with the embedded broker, on free ports, logging to a file in the
 // test's temporary directory; env adds or overrides variables ("K=V"). It
 // returns once the operations listener's /readyz answers 200. It signs and
-// verifies the events topic with the test's key (EventKey), so every
+// verifies the events topic with the test's key (EventKey), and wraps
+// personal data's keys with the test's master key (MasterKey), so every
 // serve process of a test, and its in-process components, agree. The process
 // gets SIGTERM when the test ends (SIGKILL if it has not exited within
 // Patience).
@@ -68,6 +69,7 @@ func ServeDB(t testing.TB, databaseURL string, env ...string) *Server {
 		"KAFKA_BROKERS=",
 		"ORDERFLOW_SHUTDOWN_TIMEOUT=5s",
 		SigningKeysVar + "=" + envelope.EncodeKeys(EventKey(t)),
+		MasterKeysVar + "=" + MasterKey(t),
 	}, append(authEnv(t), env...)...), "serve")
 	s.Restart(t)
 	return s

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/order"
 )
 
@@ -27,9 +28,11 @@ var CSVHeader = []string{"position", "event_id", "stream_id", "stream_type", "ve
 // Export writes every event matching f to w in global order, one page in
 // memory at a time. Events are in their current schema version, as
 // projections and rebuilds see them (order.Registry.Current: an event of a
-// type this code does not know is exported as stored). progress, if set, is called with the last
-// position written.
-func Export(ctx context.Context, store *eventstore.Store, reg *order.Registry, f eventstore.Filter, format string, w io.Writer, progress func(position int64)) (int64, error) {
+// type this code does not know is exported as stored), with their personal
+// data opened by keys: the plaintext, or order.Erased where the customer's
+// data was erased (nil keys: sealed, as stored). progress, if set, is
+// called with the last position written.
+func Export(ctx context.Context, store *eventstore.Store, reg *order.Registry, keys *pii.Keys, f eventstore.Filter, format string, w io.Writer, progress func(position int64)) (int64, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var (
 		n     int64
@@ -62,6 +65,9 @@ func Export(ctx context.Context, store *eventstore.Store, reg *order.Registry, f
 	}
 	err := store.Scan(ctx, f, func(e eventstore.RecordedEvent) error {
 		version, data, err := reg.Current(e.Type, e.SchemaVersion, e.Data)
+		if err == nil && keys != nil {
+			data, err = keys.OpenJSON(ctx, e.StreamID, data)
+		}
 		if err != nil {
 			return fmt.Errorf("event %s: %w", e.ID, err)
 		}

@@ -48,7 +48,7 @@ func TestExportUpcastsAndFilters(t *testing.T) {
 
 	run := func(f eventstore.Filter, format string) []byte {
 		var buf bytes.Buffer
-		if _, err := export.Export(ctx, e.Store, e.Registry, f, format, &buf, nil); err != nil {
+		if _, err := export.Export(ctx, e.Store, e.Registry, nil, f, format, &buf, nil); err != nil {
 			t.Fatal(err)
 		}
 		return buf.Bytes()

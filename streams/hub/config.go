@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orderflow/orderflow/eventstore"
+	"github.com/orderflow/orderflow/internal/pii"
 	"github.com/orderflow/orderflow/streams/envelope"
 	"github.com/orderflow/orderflow/streams/kafka"
 )
@@ -126,6 +127,9 @@ type Config struct {
 	// take a connection the live path (sequencer fills, head polls) needs:
 	// give it its own small pool. Nil means Store.
 	RecoveryStore Store
+	// Keys opens the personal data in event frames, live and recovered
+	// (internal/pii). Nil: frames carry it sealed, as stored.
+	Keys *pii.Keys
 	// MaxRecoveries bounds the recovery reads in flight on this node; a
 	// subscribe waits for a slot in its connection's reader (blocking that
 	// connection only). A slot is held for one store read, never while the

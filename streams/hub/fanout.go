@@ -101,6 +101,7 @@ func (h *Hub) retry(ctx context.Context, what string, fn func(context.Context) e
 // dispatch fans one event out; the sequencer calls it in position order.
 func (h *Hub) dispatch(ctx context.Context, e eventstore.RecordedEvent) {
 	h.cust.observe(e)
+	e = h.open(ctx, e)
 	customer, looked := "", false
 	for {
 		// The look-up may read the store, so it runs without Hub.mu; a
@@ -167,4 +168,22 @@ func (h *Hub) slow(c *conn) {
 	if c.kill(CloseSlowConsumer, ReasonSlowConsumer) {
 		h.m.slowDisconnect.Inc()
 	}
+}
+
+// open returns e with its personal data opened for the frames: plaintext,
+// or order.Erased where the customer's key is gone. A value that cannot be
+// opened now (the database unreachable, a tampered value) stays sealed in
+// the frame rather than hold up every channel; the error is logged without
+// the data.
+func (h *Hub) open(ctx context.Context, e eventstore.RecordedEvent) eventstore.RecordedEvent {
+	if h.cfg.Keys == nil {
+		return e
+	}
+	data, err := h.cfg.Keys.OpenJSON(ctx, e.StreamID, e.Data)
+	if err != nil {
+		h.log.Error("hub: personal data not opened; the frame carries it sealed", "order", e.StreamID.String(), "version", e.Version, "err", err)
+		return e
+	}
+	e.Data = data
+	return e
 }

@@ -140,6 +140,15 @@ type channelName struct {
 	order ulid.ULID // kindOrder
 }
 
+// logName is how logs name the channel: a customer channel without its
+// customer id, which is the customer's pseudonym (internal/pii/DESIGN.md).
+func (cn channelName) logName() string {
+	if cn.kind == kindCustomer {
+		return prefixCustomer + "(redacted)"
+	}
+	return cn.name
+}
+
 // parseChannel validates a channel name. Order ids must be in canonical
 // (upper-case) ULID form, the form stream_id has in every frame, so that one
 // order has exactly one channel name.

@@ -69,7 +69,7 @@ func (c *conn) authorize(cn channelName) bool {
 	case errors.Is(err, auth.ErrNotFound):
 		c.fail(CodeNotFound, "no such order among yours", cn.name)
 	case c.ctx.Err() == nil:
-		c.h.log.Warn("hub: order owner look-up failed", "channel", cn.name, "err", err)
+		c.h.log.Warn("hub: order owner look-up failed", "channel", cn.logName(), "err", err)
 		c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", cn.name))
 	}
 	return false
@@ -116,7 +116,7 @@ func (c *conn) abandon(sub *subscription, err error) {
 	}
 	h.mu.Unlock()
 	if c.ctx.Err() == nil {
-		h.log.Warn("hub: recovery failed", "channel", sub.ch.cn.name, "err", err)
+		h.log.Warn("hub: recovery failed", "channel", sub.ch.cn.logName(), "err", err)
 		c.reply(errorMessage(CodeUnavailable, "could not read the event store; subscribe again", sub.ch.cn.name))
 	}
 }
@@ -198,7 +198,7 @@ func (c *conn) orderHistory(cn channelName, since *int64, head int64) (int64, bo
 				return last, true, nil // live: it is or will be in the buffer
 			}
 			last = e.Version
-			if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+			if err := c.pushHistory(eventMessage(cn, c.h.open(c.ctx, e))); err != nil {
 				return 0, false, err
 			}
 		}
@@ -265,7 +265,7 @@ func (c *conn) globalHistory(cn channelName, since *int64, head int64) (int64, b
 					continue
 				}
 			}
-			if err := c.pushHistory(eventMessage(cn, e)); err != nil {
+			if err := c.pushHistory(eventMessage(cn, c.h.open(c.ctx, e))); err != nil {
 				return 0, false, err
 			}
 		}
