@@ -43,7 +43,7 @@ type serveConfig struct {
 	budget             budgetConfig
 	// dbBreaker is built at start (newApp) and observes every serving pool.
 	dbBreaker *breaker.Breaker
-	personal           personalConfig // master keys of personal data (personal.go)
+	personal  personalConfig // master keys of personal data (personal.go)
 }
 
 func (c *serveConfig) hasRole(r string) bool {
