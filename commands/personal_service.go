@@ -63,10 +63,10 @@ func replace(out, evs []order.Event, i int, e order.Event) []order.Event {
 }
 
 func (s *Service) sealWith(ctx context.Context, customerID string, orderID ulid.ULID, fn func(pii.DataKey) error) error {
-	if s.Keys == nil {
+	if s.keys == nil {
 		return ErrNoKeys
 	}
-	k, err := s.Keys.ForCustomer(ctx, customerID)
+	k, err := s.keys.ForCustomer(ctx, customerID)
 	if err != nil {
 		return fmt.Errorf("order %s: %w", orderID, err)
 	}
@@ -78,7 +78,7 @@ func (s *Service) sealWith(ctx context.Context, customerID string, orderID ulid.
 func (s *Service) recordPersonal(ctx context.Context, evs []order.Event) error {
 	for _, e := range evs {
 		if c, ok := e.(order.OrderCreated); ok && (c.Email != "" || c.ShippingAddress != "") {
-			return s.Keys.RecordOrder(ctx, c.CustomerID, c.OrderID)
+			return s.keys.RecordOrder(ctx, c.CustomerID, c.OrderID)
 		}
 	}
 	return nil
@@ -103,12 +103,12 @@ type Erasure struct {
 // time; a failure part-way leaves the rest for a retry. An order at its
 // event cap gets no event and is erased all the same.
 func (s *Service) ErasePersonalData(ctx context.Context, customerID string, req Request) (Erasure, error) {
-	if s.Keys == nil {
+	if s.keys == nil {
 		return Erasure{}, ErrNoKeys
 	}
 	out := Erasure{CustomerID: customerID}
 	var err error
-	out.KeyDestroyed, err = s.Keys.Erase(ctx, customerID, func(ctx context.Context, tx pgx.Tx, destroyed bool) error {
+	out.KeyDestroyed, err = s.keys.Erase(ctx, customerID, func(ctx context.Context, tx pgx.Tx, destroyed bool) error {
 		return audit.Record(ctx, tx, audit.Entry{Actor: cmp.Or(req.Metadata.Actor, "unknown"), Action: audit.PersonalDataErased,
 			Target: customerID, Detail: map[string]any{"key_destroyed": destroyed, "request_id": req.Metadata.RequestID}})
 	})
@@ -116,7 +116,7 @@ func (s *Service) ErasePersonalData(ctx context.Context, customerID string, req 
 		return out, err
 	}
 	for {
-		ids, err := s.Keys.Orders(ctx, customerID, erasePage)
+		ids, err := s.keys.Orders(ctx, customerID, erasePage)
 		if err != nil || len(ids) == 0 {
 			return out, err
 		}
@@ -133,7 +133,7 @@ func (s *Service) ErasePersonalData(ctx context.Context, customerID string, req 
 				return out, fmt.Errorf("erase personal data of order %s: %w", id, err)
 			}
 		}
-		if err := s.Keys.ForgetOrders(ctx, ids); err != nil {
+		if err := s.keys.ForgetOrders(ctx, ids); err != nil {
 			return out, err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -30,37 +29,57 @@ type Service struct {
 	store    *eventstore.Store
 	registry *order.Registry
 	now      func() time.Time
+	keys     *pii.Keys
+	states   *stateCache // nil: no cache
+}
+
+// Config is what NewService needs; zero values are the documented defaults.
+type Config struct {
+	// Store is on a pool of the command role (the only one that may append
+	// and use the idempotency keys, which ride the store's group commit).
+	// Required.
+	Store *eventstore.Store
+	// Registry decodes and encodes the order's events. Required.
+	Registry *order.Registry
+	// Now is the clock of the decisions. Nil means time.Now.
+	Now func() time.Time
 	// CachedOrders is how many order states the service keeps (see
-	// stateCache). Zero means DefaultCachedOrders; negative, none. Set it
-	// before the first command.
+	// stateCache). Zero means DefaultCachedOrders; negative, none.
 	CachedOrders int
 	// Keys seals personal data and erases it (personal_service.go). Nil:
-	// commands carrying personal data are refused.
+	// commands carrying personal data are refused (ErrNoKeys).
 	Keys *pii.Keys
+}
 
-	statesOnce sync.Once
-	states     *stateCache // nil: no cache
+// Validate reports what is missing from c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("commands config: Store is required"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("commands config: Registry is required"))
+	}
+	return errors.Join(errs...)
 }
 
 // conflictRetries is how often a version conflict is retried on fresh state
 // when the client sent no If-Match.
 const conflictRetries = 3
 
-// NewService returns a service over a store on a pool of the command role
-// (the only one that may append and use the idempotency keys, which ride
-// the store's group commit).
-func NewService(store *eventstore.Store, registry *order.Registry, now func() time.Time) *Service {
-	return &Service{store: store, registry: registry, now: now}
-}
-
-// cache returns the state cache, made on first use; nil when disabled.
-func (s *Service) cache() *stateCache {
-	s.statesOnce.Do(func() {
-		if s.states == nil && s.CachedOrders >= 0 {
-			s.states = newStateCache(cmp.Or(s.CachedOrders, DefaultCachedOrders))
-		}
-	})
-	return s.states
+// NewService returns the service cfg describes, or what is wrong with cfg.
+func NewService(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{store: cfg.Store, registry: cfg.Registry, now: cfg.Now, keys: cfg.Keys}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.CachedOrders >= 0 {
+		s.states = newStateCache(cmp.Or(cfg.CachedOrders, DefaultCachedOrders))
+	}
+	return s, nil
 }
 
 // Request is one command for one order.
@@ -212,7 +231,7 @@ func (s *Service) current(ctx context.Context, req Request, after *order.State) 
 		// empty unless a caller reuses an id, which NoStream refuses.
 		return order.State{}, true, nil
 	}
-	if st, ok := s.cache().get(req.OrderID); ok {
+	if st, ok := s.states.get(req.OrderID); ok {
 		return st, true, nil
 	}
 	st, err := s.load(ctx, req.OrderID, order.State{})
@@ -260,16 +279,16 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 	if err != nil {
 		var wrong *eventstore.WrongExpectedVersionError // on the heap: only on this path
 		if errors.As(err, &wrong) {
-			s.cache().dropBelow(req.OrderID, wrong.Actual)
+			s.states.dropBelow(req.OrderID, wrong.Actual)
 		} else {
-			s.cache().drop(req.OrderID) // it may or may not have been appended
+			s.states.drop(req.OrderID) // it may or may not have been appended
 		}
 		return Outcome{}, err
 	}
 	if res.Replayed {
 		// The key's first request answered: its events, not these. This
 		// process knows no more of the order than before.
-		s.cache().dropBelow(req.OrderID, res.ToVersion)
+		s.states.dropBelow(req.OrderID, res.ToVersion)
 		return outcomeOf(req, id, res), nil
 	}
 	next := state
@@ -277,9 +296,9 @@ func (s *Service) append(ctx context.Context, req Request, state order.State, ev
 		next.Apply(e)
 	}
 	if next.Version == res.ToVersion {
-		s.cache().put(req.OrderID, next)
+		s.states.put(req.OrderID, next)
 	} else {
-		s.cache().drop(req.OrderID)
+		s.states.drop(req.OrderID)
 	}
 	return outcomeOf(req, id, res), nil
 }
@@ -333,7 +352,7 @@ func (s *Service) load(ctx context.Context, id ulid.ULID, from order.State) (ord
 		}
 	}
 	if st.Exists() {
-		s.cache().put(id, st)
+		s.states.put(id, st)
 	}
 	return st, nil
 }

@@ -52,8 +52,10 @@ func TestTheServiceCachesWhatItAppends(t *testing.T) {
 	if err := store.EnsureAhead(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	s := NewService(store, order.NewRegistry(), time.Now)
-	s.states = newStateCache(3)
+	s, err := NewService(Config{Store: store, Registry: order.NewRegistry(), CachedOrders: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []ulid.ULID
 	for range 5 {
 		id := ulid.Make()

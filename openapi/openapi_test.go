@@ -6,12 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/orderflow/orderflow/commands"
 	"github.com/orderflow/orderflow/commands/httpapi"
+	"github.com/orderflow/orderflow/eventstore"
 	"github.com/orderflow/orderflow/openapi"
 	"github.com/orderflow/orderflow/openapi/openapitest"
+	"github.com/orderflow/orderflow/order"
 	"github.com/orderflow/orderflow/queries"
 )
 
@@ -49,7 +50,11 @@ func servedRoutes(t *testing.T) []string {
 	rec.HandleFunc("GET /v1/projections", nil)
 	rec.HandleFunc("GET /v1/stream", nil) // streams/hub: Hub.Register
 	rec.HandleFunc("GET /", nil)          // web: the page (registered as "GET /{$}")
-	httpapi.NewAPI(commands.NewService(nil, nil, time.Now), nil).Register(rec)
+	svc, err := commands.NewService(commands.Config{Store: eventstore.New(nil), Registry: order.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpapi.NewAPI(svc, nil).Register(rec)
 	qapi, err := queries.NewAPI(nil, nil, nil, queries.Options{})
 	if err != nil {
 		t.Fatal(err)

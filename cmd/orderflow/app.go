@@ -188,9 +188,12 @@ func (a *app) addAPI() error {
 	if err := store.EnsureAhead(a.ctx, time.Now()); err != nil {
 		return err
 	}
-	svc := commands.NewService(store, a.registry, time.Now)
-	svc.CachedOrders = cmp.Or(a.c.orderCache, -1) // the flag's 0 is none
-	svc.Keys = a.c.personal.keys(a.pools[pg.Command])
+	svc, err := commands.NewService(commands.Config{Store: store, Registry: a.registry,
+		CachedOrders: cmp.Or(a.c.orderCache, -1), // the flag's 0 is none
+		Keys:         a.c.personal.keys(a.pools[pg.Command])})
+	if err != nil {
+		return err
+	}
 	httpapi.NewAPI(svc, a.log).Register(a.api)
 	qapi, err := queries.NewAPI(a.pools[pg.Query], a.viewStore, a.registry, queries.Options{Logger: a.log, Keys: a.c.personal.keys(a.pools[pg.Query])})
 	if err != nil {

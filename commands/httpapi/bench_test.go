@@ -72,7 +72,11 @@ func benchServer(b *testing.B) (http.Handler, *eventstore.Store) {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	httpapi.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now), nil).Register(mux)
+	svc, err := commands.NewService(commands.Config{Store: store, Registry: order.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	httpapi.NewAPI(svc, nil).Register(mux)
 	return httpx.Middleware(slog.New(slog.DiscardHandler), mux), store
 }
 

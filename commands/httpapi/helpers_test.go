@@ -45,7 +45,11 @@ func newAPI(t *testing.T) *api {
 // is how these tests read what the commands appended).
 func register(t *testing.T, mux *http.ServeMux, db *pgtest.DB, store *eventstore.Store) {
 	log := testenv.Logger(t)
-	httpapi.NewAPI(commands.NewService(store, order.NewRegistry(), time.Now), log).Register(mux)
+	svc, err := commands.NewService(commands.Config{Store: store, Registry: order.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpapi.NewAPI(svc, log).Register(mux)
 	qapi, err := queries.NewAPI(db.Query, eventstore.New(db.Query), order.NewRegistry(), queries.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,10 @@ func TestForgedEnvelopesAreDeadLetteredAndNeverApplied(t *testing.T) {
 	}
 	testenv.Run(t, "projector", func(ctx context.Context) error { return projector.Run(ctx, cfg) })
 
-	svc := commands.NewService(e.Store, e.Registry, time.Now)
+	svc, err := commands.NewService(commands.Config{Store: e.Store, Registry: e.Registry})
+	if err != nil {
+		t.Fatal(err)
+	}
 	id := ulid.Make()
 	stream := eventstore.Stream{ID: id, Type: order.StreamType}
 	run := func(c commands.Command) {

@@ -51,7 +51,10 @@ func TestPipelineFromCommandsToReadModels(t *testing.T) {
 		})
 	}()
 
-	svc := commands.NewService(store, registry, time.Now)
+	svc, err := commands.NewService(commands.Config{Store: store, Registry: registry})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []ulid.ULID
 	for i := range 40 {
 		id := ulid.Make()
