@@ -36,22 +36,32 @@ func relayCheck(rl *relay.Relay) health.Check {
 // them). Probes come every few seconds and migrations change only on
 // deploys: the answer is cached for migrationsCheckTTL.
 func migrationsCheck(db *sql.DB) health.Check {
+	return cachedCheck(migrationsCheckTTL, true, func(ctx context.Context) (string, error) {
+		if err := pendingMigrations(ctx, db); err != nil {
+			return "", err
+		}
+		return "current", nil
+	})
+}
+
+// cachedCheck answers with check's last answer for ttl, and asks again
+// after it; with recheckFailures, a failed answer is not kept but asked
+// again at the next probe (a failure is what an operator is fixing).
+func cachedCheck(ttl time.Duration, recheckFailures bool, check health.Check) health.Check {
 	var (
 		mu      sync.Mutex
 		checked time.Time
+		detail  string
 		last    error
 	)
 	return func(ctx context.Context) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if time.Since(checked) > migrationsCheckTTL || last != nil {
-			last = pendingMigrations(ctx, db)
+		if checked.IsZero() || time.Since(checked) > ttl || (recheckFailures && last != nil) {
+			detail, last = check(ctx)
 			checked = time.Now()
 		}
-		if last != nil {
-			return "", last
-		}
-		return "current", nil
+		return detail, last
 	}
 }
 
@@ -75,24 +85,13 @@ func pendingMigrations(ctx context.Context, db *sql.DB) error {
 // Topics change rarely and a check costs two requests to the cluster: the
 // answer is kept for topicsCheckTTL.
 func topicsCheck(cfg kafka.Config, specs []kafka.TopicSpec) health.Check {
-	var (
-		mu      sync.Mutex
-		checked time.Time
-		last    error
-	)
-	return func(ctx context.Context) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if checked.IsZero() || time.Since(checked) > topicsCheckTTL {
-			last = kafka.CheckTopics(ctx, cfg, specs...)
-			checked = time.Now()
-		}
-		if last != nil {
-			return "", health.Degraded(last)
+	return cachedCheck(topicsCheckTTL, false, func(ctx context.Context) (string, error) {
+		if err := kafka.CheckTopics(ctx, cfg, specs...); err != nil {
+			return "", health.Degraded(err)
 		}
 		return fmt.Sprintf("%d topics as configured (replication factor %d, min.insync.replicas %d)",
 			len(specs), specs[0].ReplicationFactor, specs[0].MinInsyncReplicas), nil
-	}
+	})
 }
 
 const topicsCheckTTL = 30 * time.Second

@@ -27,18 +27,14 @@ func TestRouterRedeliversOnTransientErrorsAndDeadLettersTheRest(t *testing.T) {
 	testenv.CreateTopics(t, brokers, 1, "poisonable.in", kafka.DefaultDLQTopic)
 	pub := mustPublisher(t, brokers)
 	sub := mustSubscriber(t, testSubscriberConfig(brokers, "poisonable-test", 1))
-	r, err := kafka.NewRouter(nil, kafka.RouterOptions{
+	var outage, handled atomic.Int32
+	done := make(chan string, 2)
+	runRouter(t, kafka.RouterOptions{
 		DLQPublisher:    pub,
 		MaxRetries:      1,
 		InitialInterval: time.Millisecond,
 		Transient:       func(err error) bool { return errors.Is(err, errNotTheMessagesFault) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var outage, handled atomic.Int32
-	done := make(chan string, 2)
-	r.AddConsumerHandler("flaky", "poisonable.in", sub, func(msg *message.Message) error {
+	}, "poisonable.in", sub, func(msg *message.Message) error {
 		switch string(msg.Payload) {
 		case "waits-out-an-outage":
 			if outage.Add(1) <= 5 { // longer than the retries
@@ -51,14 +47,6 @@ func TestRouterRedeliversOnTransientErrorsAndDeadLettersTheRest(t *testing.T) {
 		done <- string(msg.Payload)
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-runErr
-	})
-	<-r.Running()
 	if err := pub.Publish("poisonable.in",
 		message.NewMessage("44444444-4444-4444-4444-444444444444", []byte("waits-out-an-outage")),
 		message.NewMessage("55555555-5555-5555-5555-555555555555", []byte("bad")),
@@ -104,18 +92,14 @@ func TestRouterDeadLettersPermanentErrorsWithoutRetrying(t *testing.T) {
 	pub := mustPublisher(t, brokers)
 	sub := mustSubscriber(t, testSubscriberConfig(brokers, "permanent-test", 1))
 	const retries = 3
-	r, err := kafka.NewRouter(nil, kafka.RouterOptions{
+	var refusedCalls, badCalls atomic.Int32
+	done := make(chan struct{})
+	runRouter(t, kafka.RouterOptions{
 		DLQPublisher:    pub,
 		MaxRetries:      retries,
 		InitialInterval: time.Millisecond,
 		Permanent:       func(err error) bool { return errors.Is(err, errRefusedForGood) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var refusedCalls, badCalls atomic.Int32
-	done := make(chan struct{})
-	r.AddConsumerHandler("strict", "permanent.in", sub, func(msg *message.Message) error {
+	}, "permanent.in", sub, func(msg *message.Message) error {
 		switch string(msg.Payload) {
 		case "refused":
 			refusedCalls.Add(1)
@@ -127,14 +111,6 @@ func TestRouterDeadLettersPermanentErrorsWithoutRetrying(t *testing.T) {
 		close(done)
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-runErr
-	})
-	<-r.Running()
 	if err := pub.Publish("permanent.in",
 		message.NewMessage("77777777-7777-7777-7777-777777777777", []byte("refused")),
 		message.NewMessage("88888888-8888-8888-8888-888888888888", []byte("bad")),
@@ -162,4 +138,23 @@ func TestRouterDeadLettersPermanentErrorsWithoutRetrying(t *testing.T) {
 			t.Errorf("dead letter %q, want %q", m.Payload, want)
 		}
 	}
+}
+
+// runRouter runs a router with opts and one handler of topic until the test
+// ends; it returns once the router is running.
+func runRouter(t *testing.T, opts kafka.RouterOptions, topic string, sub message.Subscriber, h message.NoPublishHandlerFunc) {
+	t.Helper()
+	r, err := kafka.NewRouter(nil, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.AddConsumerHandler("test", topic, sub, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-runErr
+	})
+	<-r.Running()
 }
