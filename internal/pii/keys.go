@@ -112,15 +112,7 @@ func (k *Keys) Open(ctx context.Context, values ...Value) error {
 	if err != nil {
 		return fmt.Errorf("read data keys: %w", err)
 	}
-	type row struct {
-		id      pgtype.UUID
-		master  string
-		wrapped []byte
-	}
-	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		return x, r.Scan(&x.id, &x.master, &x.wrapped)
-	})
+	found, err := pgx.CollectRows(rows, scanWrappedKey)
 	if err != nil {
 		return fmt.Errorf("read data keys: %w", err)
 	}
@@ -188,4 +180,18 @@ func (k *Keys) OpenJSON(ctx context.Context, stream ulid.ULID, data json.RawMess
 		out = bytes.Replace(out, []byte(`"`+sealed[i]+`"`), plain, 1)
 	}
 	return out, nil
+}
+
+// wrappedKey is a row of customer_keys as read: the data key's id, the
+// master key that wrapped it and the wrapped bytes.
+type wrappedKey struct {
+	id      pgtype.UUID
+	master  string
+	wrapped []byte
+}
+
+// scanWrappedKey scans key_id, master_key_id, wrapped.
+func scanWrappedKey(r pgx.CollectableRow) (wrappedKey, error) {
+	var x wrappedKey
+	return x, r.Scan(&x.id, &x.master, &x.wrapped)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // RewrapPage is how many data keys Rewrap reads and re-wraps per statement.
@@ -25,15 +24,7 @@ func (k *Keys) Rewrap(ctx context.Context, current string) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("rewrap: %w", err)
 		}
-		type row struct {
-			id      pgtype.UUID
-			master  string
-			wrapped []byte
-		}
-		page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-			var x row
-			return x, r.Scan(&x.id, &x.master, &x.wrapped)
-		})
+		page, err := pgx.CollectRows(rows, scanWrappedKey)
 		if err != nil {
 			return n, fmt.Errorf("rewrap: %w", err)
 		}
